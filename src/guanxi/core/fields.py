@@ -1,0 +1,60 @@
+"""Model fields shared by every app."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+CENT = Decimal("0.01")
+
+
+def to_fen(value: Decimal | int | str | None) -> int | None:
+    """Convert an amount in yuan to integer fen, rounding half up to the cent."""
+    if value is None or value == "":
+        return None
+    try:
+        amount = Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError(_("%(value)s is not an amount in yuan") % {"value": value}) from exc
+    return int(amount * 100)
+
+
+def from_fen(value: int | None) -> Decimal | None:
+    if value is None:
+        return None
+    return (Decimal(int(value)) / 100).quantize(CENT)
+
+
+class MoneyField(models.BigIntegerField):
+    """An amount in yuan, stored as integer fen so sums are exact on SQLite and PostgreSQL.
+
+    Python sees `Decimal` yuan with two places; the database sees whole fen. Aggregates
+    (`Sum`) over a MoneyField come back as exact `Decimal` yuan too.
+    """
+
+    description = _("Amount in yuan (stored as fen)")
+
+    def from_db_value(self, value, expression, connection):  # noqa: ARG002
+        return from_fen(value)
+
+    def to_python(self, value):
+        if value is None or isinstance(value, Decimal):
+            return value
+        return Decimal(str(value)).quantize(CENT)
+
+    def get_prep_value(self, value):
+        if value is None:
+            return None
+        if isinstance(value, models.expressions.Combinable):
+            return value
+        return to_fen(value)
+
+    def formfield(self, **kwargs):
+        from django import forms
+
+        defaults = {"form_class": forms.DecimalField, "decimal_places": 2, "max_digits": 17}
+        defaults.update(kwargs)
+        return models.Field.formfield(self, **defaults)

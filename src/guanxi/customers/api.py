@@ -1,0 +1,153 @@
+"""Customer API: list with filters and search, detail, create, update, reveal."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from guanxi.customers import selectors, services
+from guanxi.customers.models import Customer
+
+router = Router(tags=["customers"])
+
+
+class MemberOut(Schema):
+    name: str
+    relation: str
+    id_number: str
+    phone: str
+    is_labourer: bool
+
+    @staticmethod
+    def resolve_id_number(obj) -> str:
+        return obj.masked_id_number
+
+    @staticmethod
+    def resolve_phone(obj) -> str:
+        return obj.masked_phone
+
+
+class CustomerOut(Schema):
+    """A customer as the API shows it: ID number and phone always masked (reveal is explicit)."""
+
+    id: int
+    customer_no: str
+    customer_type: str
+    name: str
+    id_number: str
+    phone: str
+    org_code: str
+    status: str
+    address: str
+    industry: str
+    market: str
+    birth_date: date | None
+    age: int | None
+    gender: str
+    annual_income: Decimal | None
+    total_assets: Decimal | None
+    total_liabilities: Decimal | None
+    household_size: int | None
+    guarantee_type: str
+    notes: str
+    deposit_balance: Decimal
+    loan_balance: Decimal
+    owner: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_id_number(obj: Customer) -> str:
+        return obj.masked_id_number
+
+    @staticmethod
+    def resolve_phone(obj: Customer) -> str:
+        return obj.masked_phone
+
+    @staticmethod
+    def resolve_org_code(obj: Customer) -> str:
+        return obj.org_unit.code
+
+    @staticmethod
+    def resolve_owner(obj: Customer) -> str | None:
+        owner = selectors.customer_owner(obj)
+        return owner.username if owner else None
+
+
+class CustomerDetailOut(CustomerOut):
+    members: list[MemberOut]
+
+    @staticmethod
+    def resolve_members(obj: Customer) -> list:
+        return list(obj.members.all())
+
+
+class CustomerIn(Schema):
+    """Fields as in DESIGN.md; on update send only what changes."""
+
+    customer_type: str | None = None
+    name: str | None = None
+    id_number: str | None = None
+    phone: str | None = None
+    org_code: str | None = None
+    status: str | None = None
+    address: str | None = None
+    industry: str | None = None
+    annual_income: str | Decimal | None = None
+    total_assets: str | Decimal | None = None
+    total_liabilities: str | Decimal | None = None
+    household_size: int | str | None = None
+    guarantee_type: str | None = None
+    notes: str | None = None
+    deposit_balance: str | Decimal | None = None
+    loan_balance: str | Decimal | None = None
+
+
+class RevealOut(Schema):
+    field: str
+    value: str
+
+
+@router.get("", response=list[CustomerOut])
+@paginate(LimitOffsetPagination)
+def customer_list(
+    request, q: str = "", customer_type: str = "", status: str = "", org_code: str = "", market: str = "",
+    owner: str = "",
+):
+    """Customers in the caller's data scope; `q` searches name, customer number, ID number, phone."""
+    customers = selectors.customer_list(
+        user=request.user, search=q, customer_type=customer_type, status=status, org_code=org_code,
+        market=market, owner=owner,
+    )
+    return customers
+
+
+@router.get("/{int:customer_id}", response=CustomerDetailOut)
+def customer_detail(request, customer_id: int):
+    return selectors.customer_get(user=request.user, pk=customer_id)
+
+
+@router.post("", response={201: CustomerDetailOut})
+def customer_create(request, payload: CustomerIn):
+    data = payload.dict(exclude_unset=True)
+    customer = services.customer_create(acting_user=request.user, data=data)
+    return 201, selectors.customer_get(user=request.user, pk=customer.pk)
+
+
+@router.patch("/{int:customer_id}", response=CustomerDetailOut)
+def customer_update(request, customer_id: int, payload: CustomerIn):
+    customer = selectors.customer_get(user=request.user, pk=customer_id)
+    services.customer_update(acting_user=request.user, customer=customer, data=payload.dict(exclude_unset=True))
+    return selectors.customer_get(user=request.user, pk=customer_id)
+
+
+@router.post("/{int:customer_id}/reveal", response=RevealOut)
+def customer_reveal(request, customer_id: int, field: str):
+    """Full ID number or phone; allowed roles only, and every call is audit-logged."""
+    customer = get_object_or_404(Customer.objects.visible_to(request.user), pk=customer_id)
+    value = services.customer_reveal(acting_user=request.user, customer=customer, field=field)
+    return {"field": field, "value": value}

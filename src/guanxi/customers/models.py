@@ -1,0 +1,214 @@
+"""Customer master data: customers of three types, farmer household members."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from guanxi.core.fields import MoneyField
+from guanxi.core.masking import mask_id_number, mask_phone
+from guanxi.core.models import OrgUnit, User
+from guanxi.core.roles import OWN_SCOPE_ROLES, SUBTREE_SCOPE_ROLES, MarketLine, Role
+
+
+class CustomerType(models.TextChoices):
+    PERSON = "person", _("Person")
+    COMPANY = "company", _("Company")
+    FARMER = "farmer", _("Farmer household")
+
+
+class CustomerStatus(models.TextChoices):
+    EXISTING = "existing", _("Existing")
+    PROSPECT = "prospect", _("Prospect")
+
+
+class GuaranteeType(models.TextChoices):
+    CREDIT = "credit", _("Credit (unsecured)")
+    GUARANTEE = "guarantee", _("Guarantee")
+    MORTGAGE = "mortgage", _("Mortgage")
+    PLEDGE = "pledge", _("Pledge")
+
+
+class Gender(models.TextChoices):
+    MALE = "male", _("Male")
+    FEMALE = "female", _("Female")
+
+
+# Until segmentation refines it, the market line follows the customer type.
+MARKET_BY_TYPE = {
+    CustomerType.FARMER: MarketLine.AGRI,
+    CustomerType.COMPANY: MarketLine.COMPANY,
+    CustomerType.PERSON: MarketLine.PERSONAL,
+}
+
+
+class CustomerQuerySet(models.QuerySet):
+    def visible_to(self, user: User | None) -> CustomerQuerySet:
+        """The one place that decides which customers a user may read.
+
+        manager / teller: the customers actively assigned to them; branch head and credit
+        approver: their org unit's subtree; line department: its market line bank-wide;
+        auditor: everything (read-only); the three administrators and anyone without a
+        role: nothing. A customer without an owner is therefore seen only by the heads of
+        its unit (and above), never by everyone.
+        """
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        role = user.role
+        if role in OWN_SCOPE_ROLES:
+            return self.filter(assignments__owner=user, assignments__active=True)
+        if role in SUBTREE_SCOPE_ROLES:
+            if user.org_unit_id is None:
+                return self.none()
+            return self.filter(org_unit__path__startswith=user.org_unit.path)
+        if role == Role.LINE_DEPT:
+            return self.filter(market=user.market_line) if user.market_line else self.none()
+        if role == Role.AUDITOR:
+            return self.all()
+        return self.none()
+
+    def search(self, text: str) -> CustomerQuerySet:
+        """Match name, customer number, ID number or phone (full or partial)."""
+        from guanxi.core.validators import normalize_identifier, normalize_text
+
+        text = normalize_text(text)
+        if not text:
+            return self
+        ident = normalize_identifier(text)
+        query = Q(name__icontains=text) | Q(customer_no__istartswith=ident)
+        if ident.isdigit() or ident.endswith("X"):
+            if len(ident) >= 15:
+                query |= Q(id_number=ident)
+            elif len(ident) >= 4:
+                query |= Q(id_number__endswith=ident)
+            query |= Q(phone__startswith=ident) if len(ident) >= 3 else Q()
+            if len(ident) == 4:
+                query |= Q(phone__endswith=ident)
+        elif len(ident) == 18:
+            query |= Q(id_number=ident)
+        return self.filter(query)
+
+
+class Customer(models.Model):
+    """One party the bank serves: a person, a company or a farmer household.
+
+    `id_number` is the normalised resident ID (person, farmer) or USCC (company) and is
+    unique. Birth date and gender are derived from the resident ID, never typed. Amounts
+    are yuan stored as fen. Written only by `customers.services`.
+    """
+
+    customer_no = models.CharField(_("customer number"), max_length=20, unique=True, editable=False)
+    customer_type = models.CharField(_("customer type"), max_length=10, choices=CustomerType.choices)
+    name = models.CharField(_("name"), max_length=100, db_index=True)
+    id_number = models.CharField(_("ID number"), max_length=18, unique=True)
+    phone = models.CharField(_("mobile phone"), max_length=11, blank=True, db_index=True)
+    org_unit = models.ForeignKey(OrgUnit, verbose_name=_("org unit"), on_delete=models.PROTECT, related_name="customers")
+    status = models.CharField(_("status"), max_length=10, choices=CustomerStatus.choices, default=CustomerStatus.PROSPECT)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    industry = models.CharField(_("industry"), max_length=5, blank=True, help_text=_("GB/T 4754 code, e.g. A or A0111"))
+    market = models.CharField(_("market line"), max_length=10, choices=MarketLine.choices, db_index=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True, editable=False)
+    gender = models.CharField(_("gender"), max_length=6, choices=Gender.choices, blank=True, editable=False)
+    # Registration profile (客户信息采集登记表), used later for rating.
+    annual_income = MoneyField(_("annual income"), null=True, blank=True)
+    total_assets = MoneyField(_("total assets"), null=True, blank=True)
+    total_liabilities = MoneyField(_("total liabilities"), null=True, blank=True)
+    household_size = models.PositiveSmallIntegerField(_("household size"), null=True, blank=True)
+    guarantee_type = models.CharField(_("guarantee type"), max_length=10, choices=GuaranteeType.choices, blank=True)
+    notes = models.TextField(_("non-financial notes"), blank=True)
+    # Current balances (kept current by the core-banking feed).
+    deposit_balance = MoneyField(_("deposit balance"), default=0)
+    loan_balance = MoneyField(_("loan balance"), default=0)
+    created_at = models.DateTimeField(_("registered at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["customer_no"]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        indexes = [models.Index(fields=["org_unit", "customer_type"]), models.Index(fields=["market", "org_unit"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(customer_type__in=CustomerType.values), name="customer_type_valid"),
+            models.CheckConstraint(condition=Q(status__in=CustomerStatus.values), name="customer_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.customer_no})"
+
+    @property
+    def age(self) -> int | None:
+        if not self.birth_date:
+            return None
+        today = timezone.localdate()
+        born = self.birth_date
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+    @property
+    def masked_id_number(self) -> str:
+        return mask_id_number(self.id_number)
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone)
+
+    @property
+    def industry_section(self) -> str:
+        return self.industry[:1]
+
+    @property
+    def net_assets(self):
+        if self.total_assets is None or self.total_liabilities is None:
+            return None
+        return self.total_assets - self.total_liabilities
+
+
+class HouseholdRelation(models.TextChoices):
+    HEAD = "head", _("Head of household")
+    SPOUSE = "spouse", _("Spouse")
+    CHILD = "child", _("Child")
+    PARENT = "parent", _("Parent")
+    OTHER = "other", _("Other")
+
+
+class HouseholdMember(models.Model):
+    """A member of a farmer household (the customer is the household)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="members")
+    name = models.CharField(_("name"), max_length=100)
+    relation = models.CharField(_("relation"), max_length=10, choices=HouseholdRelation.choices)
+    id_number = models.CharField(_("ID number"), max_length=18, blank=True)
+    phone = models.CharField(_("mobile phone"), max_length=11, blank=True)
+    is_labourer = models.BooleanField(_("labourer"), default=True)
+    occupation = models.CharField(_("occupation"), max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["customer", "id"]
+        verbose_name = _("household member")
+        verbose_name_plural = _("household members")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def birth_date(self) -> date | None:
+        if len(self.id_number) == 18:
+            try:
+                return date(int(self.id_number[6:10]), int(self.id_number[10:12]), int(self.id_number[12:14]))
+            except ValueError:
+                return None
+        return None
+
+    @property
+    def masked_id_number(self) -> str:
+        return mask_id_number(self.id_number)
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone)

@@ -1,0 +1,7 @@
+"""Signals other apps listen to (customers cannot import them: dependencies point one way)."""
+
+from django.dispatch import Signal
+
+# Sent inside the creating transaction with `customer` and `acting_user`; the relationships
+# app assigns the customer to the manager who registered it (谁营销谁维护).
+customer_registered = Signal()

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from guanxi.customers import views
+
+app_name = "customers"
+urlpatterns = [
+    path("", views.customer_list, name="list"),
+    path("new/", views.customer_create, name="create"),
+    path("validate/", views.customer_validate_field, name="validate"),
+    path("<int:customer_id>/", views.customer_detail, name="detail"),
+    path("<int:customer_id>/edit/", views.customer_edit, name="edit"),
+    path("<int:customer_id>/reveal/<str:field>/", views.customer_reveal, name="reveal"),
+    path("<int:customer_id>/members/", views.member_add, name="member_add"),
+]

@@ -1,0 +1,171 @@
+"""Customer pages: list and search, detail, create, edit, reveal, household members."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from guanxi.core.models import OrgUnit
+from guanxi.core.roles import MarketLine
+from guanxi.customers import selectors, services
+from guanxi.customers.forms import CustomerForm, HouseholdMemberForm
+from guanxi.customers.models import CustomerStatus, CustomerType
+from guanxi.customers.validation import FIELDS, clean_customer_input
+
+
+def _org_units_for(user):
+    """Org units a user may register customers in: their subtree (all for head-office users)."""
+    if user.org_unit_id is None:
+        return OrgUnit.objects.none()
+    root = user.org_unit
+    if user.role == "line_dept":
+        return OrgUnit.objects.all()
+    return OrgUnit.objects.subtree(root)
+
+
+@login_required
+def customer_list(request):
+    filters = {
+        "search": request.GET.get("q", "").strip(),
+        "customer_type": request.GET.get("customer_type", ""),
+        "status": request.GET.get("status", ""),
+        "market": request.GET.get("market", ""),
+        "org_code": request.GET.get("org_code", ""),
+    }
+    customers = selectors.customer_list(user=request.user, **filters)
+    page = Paginator(customers, 25).get_page(request.GET.get("page"))
+    context = {
+        "page": page, "filters": filters, "query": request.GET.copy(),
+        "types": CustomerType.choices, "statuses": CustomerStatus.choices, "markets": MarketLine.choices,
+        "org_units": _org_units_for(request.user) if request.user.org_unit_id else [],
+    }
+    template = "customers/_table.html" if request.headers.get("HX-Request") else "customers/list.html"
+    return render(request, template, context)
+
+
+@login_required
+def customer_detail(request, customer_id: int):
+    customer = selectors.customer_get(user=request.user, pk=customer_id)
+    return render(request, "customers/detail.html", {
+        "customer": customer,
+        "owner": selectors.customer_owner(customer),
+        "member_form": HouseholdMemberForm(),
+        "can_write": request.user.can_write_customers,
+    })
+
+
+@login_required
+def customer_create(request):
+    if not request.user.can_write_customers:
+        raise PermissionDenied
+    units = list(_org_units_for(request.user))
+    if request.method == "POST":
+        form = CustomerForm(request.POST, org_units=units)
+        if form.is_valid():
+            try:
+                customer = services.customer_create(acting_user=request.user, data=dict(request.POST.items()))
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            except PermissionDenied as exc:
+                form.add_error("org_code", str(exc))
+            else:
+                messages.success(request, _("Customer %(name)s registered as %(no)s.")
+                                 % {"name": customer.name, "no": customer.customer_no})
+                return redirect("customers:detail", customer_id=customer.pk)
+    else:
+        initial = {"org_code": request.user.org_unit.code if request.user.org_unit_id else ""}
+        form = CustomerForm(initial=initial, org_units=units)
+    return render(request, "customers/form.html", {"form": form, "creating": True})
+
+
+@login_required
+def customer_edit(request, customer_id: int):
+    if not request.user.can_write_customers:
+        raise PermissionDenied
+    customer = selectors.customer_get(user=request.user, pk=customer_id)
+    units = list(_org_units_for(request.user))
+    if customer.org_unit not in units:
+        units.insert(0, customer.org_unit)
+    initial = {field: getattr(customer, field, "") for field in FIELDS if hasattr(customer, field)}
+    initial.update({"org_code": customer.org_unit.code, "id_number": customer.id_number,
+                    "customer_type": customer.customer_type})
+    for field in ("annual_income", "total_assets", "total_liabilities", "household_size"):
+        if initial.get(field) is None:
+            initial[field] = ""
+    if request.method == "POST":
+        form = CustomerForm(request.POST, initial=initial, org_units=units, editing=True)
+        if form.is_valid():
+            changed = {k: v for k, v in request.POST.items() if k in form.fields}
+            try:
+                services.customer_update(acting_user=request.user, customer=customer, data=changed)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            except PermissionDenied as exc:
+                form.add_error("org_code", str(exc))
+            else:
+                messages.success(request, _("Changes saved."))
+                return redirect("customers:detail", customer_id=customer.pk)
+    else:
+        form = CustomerForm(initial=initial, org_units=units, editing=True)
+    return render(request, "customers/form.html", {"form": form, "creating": False, "customer": customer})
+
+
+@login_required
+@require_POST
+def customer_validate_field(request):
+    """Inline validation while typing: the error (or nothing) for one field."""
+    field = request.GET.get("field", "")
+    if field not in FIELDS:
+        return HttpResponse("")
+    data = {field: request.POST.get(field, "")}
+    if field == "id_number":
+        data["customer_type"] = request.POST.get("customer_type", "")
+    if not str(data[field]).strip():
+        return HttpResponse("")
+    try:
+        clean_customer_input(data, current={"customer_type": request.POST.get("customer_type", "person"),
+                                            "id_number": ""})
+    except ValidationError as exc:
+        message = " ".join(exc.message_dict.get(field, []))
+        return HttpResponse(format_html('<span class="error">{}</span>', message) if message else "")
+    return HttpResponse(format_html('<span class="ok">{}</span>', "✓"))
+
+
+@login_required
+@require_POST
+def customer_reveal(request, customer_id: int, field: str):
+    customer = selectors.customer_get(user=request.user, pk=customer_id)
+    value = services.customer_reveal(acting_user=request.user, customer=customer, field=field)
+    return HttpResponse(format_html('<span class="revealed">{}</span>', value))
+
+
+@login_required
+@require_POST
+def member_add(request, customer_id: int):
+    customer = selectors.customer_get(user=request.user, pk=customer_id)
+    form = HouseholdMemberForm(request.POST)
+    if form.is_valid():
+        try:
+            services.household_member_add(acting_user=request.user, customer=customer, **form.cleaned_data)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, _("Household member added."))
+            return redirect("customers:detail", customer_id=customer.pk)
+    return render(request, "customers/detail.html", {
+        "customer": customer, "owner": selectors.customer_owner(customer), "member_form": form,
+        "can_write": request.user.can_write_customers,
+    }, status=422)

@@ -1,0 +1,153 @@
+"""The demo bank: an org tree, staff of every role and a few thousand synthetic customers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+
+from guanxi.core import audit
+from guanxi.core.models import OrgUnit, User
+from guanxi.core.roles import MarketLine, Role
+from guanxi.core.services import orgunit_save, sequence_take, staff_save
+from guanxi.core.validators import validate_resident_id
+from guanxi.customers.models import (
+    MARKET_BY_TYPE,
+    Customer,
+    CustomerStatus,
+    CustomerType,
+    GuaranteeType,
+    HouseholdMember,
+    HouseholdRelation,
+)
+from guanxi.customers.services import customer_number
+from guanxi.customers.synthetic import Synth
+from guanxi.relationships.models import Assignment
+
+DEMO_PASSWORD = "guanxi-demo-2026"
+
+ORG_TREE = [
+    ("HQ", "龙江农村商业银行总行", "head_office", None),
+    ("U01", "北城联社", "union", "HQ"),
+    ("U02", "南城联社", "union", "HQ"),
+    ("B0101", "城关支行", "branch", "U01"),
+    ("C0102", "兴隆信用社", "coop", "U01"),
+    ("C0103", "拉林信用社", "coop", "U01"),
+    ("B0201", "五常支行", "branch", "U02"),
+    ("C0202", "山河信用社", "coop", "U02"),
+    ("C0203", "杜家信用社", "coop", "U02"),
+]
+
+# The logins printed by `guanxi demo` (username, name, role, org, market line).
+NAMED_STAFF = [
+    ("manager1", "王建国", Role.MANAGER, "B0101", ""),
+    ("manager2", "李秀英", Role.MANAGER, "B0101", ""),
+    ("teller1", "张丽", Role.TELLER, "B0101", ""),
+    ("head1", "刘志强", Role.BRANCH_HEAD, "B0101", ""),
+    ("union_head1", "陈国庆", Role.BRANCH_HEAD, "U01", ""),
+    ("agri_dept", "杨春梅", Role.LINE_DEPT, "HQ", MarketLine.AGRI),
+    ("company_dept", "黄海燕", Role.LINE_DEPT, "HQ", MarketLine.COMPANY),
+    ("personal_dept", "赵德福", Role.LINE_DEPT, "HQ", MarketLine.PERSONAL),
+    ("approver", "吴永福", Role.CREDIT_APPROVER, "HQ", ""),
+    ("auditor", "周淑珍", Role.AUDITOR, "HQ", ""),
+    ("sysadmin", "徐宝山", Role.SYSADMIN, "HQ", ""),
+    ("secadmin", "孙玉兰", Role.SECADMIN, "HQ", ""),
+    ("auditadmin", "马凤兰", Role.AUDITADMIN, "HQ", ""),
+]
+
+
+def demo_loaded() -> bool:
+    return OrgUnit.objects.filter(code="HQ").exists()
+
+
+@transaction.atomic
+def load_demo(*, customers: int = 3000, seed: int = 20261130) -> dict[str, int]:
+    """Create the demo bank in one transaction. Customers are bulk-inserted (one audit entry)."""
+    synth = Synth(seed=seed)
+    units: dict[str, OrgUnit] = {}
+    for code, name, kind, parent in ORG_TREE:
+        units[code], _changed = orgunit_save(acting_user=None, code=code, name=name, kind=kind,
+                                             parent=units.get(parent) if parent else None)
+    staff: dict[str, User] = {}
+    for username, name, role, org, line in NAMED_STAFF:
+        staff[username], _changed = staff_save(acting_user=None, username=username, name=name, role=role,
+                                               org_unit=units[org], market_line=line)
+    # Every other outlet gets two managers, a teller and a head of its own.
+    for code, _name, kind, _parent in ORG_TREE:
+        if kind in ("branch", "coop") and code != "B0101":
+            for username, role in ((f"m_{code.lower()}_1", Role.MANAGER), (f"m_{code.lower()}_2", Role.MANAGER),
+                                   (f"t_{code.lower()}", Role.TELLER), (f"h_{code.lower()}", Role.BRANCH_HEAD)):
+                staff[username], _changed = staff_save(acting_user=None, username=username, name=synth.person_name(),
+                                                       role=role, org_unit=units[code])
+        if kind == "union" and code != "U01":
+            staff[f"h_{code.lower()}"], _changed = staff_save(
+                acting_user=None, username=f"h_{code.lower()}", name=synth.person_name(), role=Role.BRANCH_HEAD,
+                org_unit=units[code])
+    for user in staff.values():
+        user.set_password(DEMO_PASSWORD)
+        user.save(update_fields=["password"])
+
+    outlets = [units[code] for code, _n, kind, _p in ORG_TREE if kind in ("branch", "coop")]
+    owners_by_unit: dict[int, list[User]] = {}
+    for user in staff.values():
+        if user.role in (Role.MANAGER, Role.TELLER) and user.org_unit_id:
+            owners_by_unit.setdefault(user.org_unit_id, []).append(user)
+
+    numbers = iter(sequence_take(name="customer_no", count=customers))
+    rows: list[Customer] = []
+    for index in range(customers):
+        unit = outlets[index % len(outlets)]
+        draw = synth.random.random()
+        ctype = CustomerType.FARMER if draw < 0.5 else CustomerType.PERSON if draw < 0.85 else CustomerType.COMPANY
+        customer = Customer(customer_no=customer_number(next(numbers)), customer_type=ctype, org_unit=unit,
+                            market=MARKET_BY_TYPE[ctype])
+        if ctype == CustomerType.COMPANY:
+            customer.name, customer.industry = synth.company_name()
+            customer.id_number = synth.uscc("93" if "合作社" in customer.name else "91")
+            customer.annual_income = Decimal(synth.amount(500_000, 50_000_000))
+            customer.address = f"{synth.random.choice(['城关镇', '兴隆镇', '五常镇'])}工业园区{synth.random.randrange(1, 99)}号"
+        else:
+            customer.id_number = synth.resident_id()
+            customer.name = synth.person_name()
+            customer.annual_income = Decimal(synth.amount(20_000, 400_000))
+            customer.address = synth.village_address()
+            customer.industry = "A" if ctype == CustomerType.FARMER else synth.random.choice(["F", "H", "P", "S", "O"])
+        if ctype != CustomerType.COMPANY:
+            resident = validate_resident_id(customer.id_number)
+            customer.birth_date, customer.gender = resident.birth_date, resident.gender
+        customer.phone = synth.mobile()
+        customer.status = CustomerStatus.EXISTING if synth.random.random() < 0.75 else CustomerStatus.PROSPECT
+        if customer.status == CustomerStatus.EXISTING:
+            customer.deposit_balance = Decimal(synth.amount(1_000, 3_000_000))
+            customer.loan_balance = Decimal(synth.amount(10_000, 3_000_000)) if synth.random.random() < 0.35 else Decimal(0)
+        assets = synth.amount(50_000, 5_000_000)
+        customer.total_assets = Decimal(assets)
+        customer.total_liabilities = Decimal(int(assets * synth.random.uniform(0, 0.7)))
+        customer.household_size = synth.random.randint(1, 6) if ctype == CustomerType.FARMER else None
+        customer.guarantee_type = synth.random.choice(GuaranteeType.values)
+        rows.append(customer)
+    Customer.objects.bulk_create(rows, batch_size=1000)
+    created = {c.customer_no: c for c in Customer.objects.filter(customer_no__in=[r.customer_no for r in rows])}
+
+    assignments, members = [], []
+    for index, row in enumerate(rows):
+        customer = created[row.customer_no]
+        owners = owners_by_unit.get(customer.org_unit_id, [])
+        # A few customers stay unassigned, so the branch head's "unassigned" list has work.
+        if owners and index % 50 != 7:
+            assignments.append(Assignment(customer=customer, owner=owners[index % len(owners)],
+                                          reason="demo data"))
+        if customer.customer_type == CustomerType.FARMER:
+            members.append(HouseholdMember(customer=customer, name=customer.name, relation=HouseholdRelation.HEAD,
+                                           id_number=customer.id_number, phone=customer.phone))
+            for _ in range((customer.household_size or 1) - 1):
+                relation = synth.random.choice([HouseholdRelation.SPOUSE, HouseholdRelation.CHILD,
+                                                HouseholdRelation.PARENT])
+                members.append(HouseholdMember(customer=customer, name=synth.person_name(), relation=relation,
+                                               id_number=synth.resident_id(born_from=1945, born_to=2010),
+                                               is_labourer=relation != HouseholdRelation.PARENT))
+    Assignment.objects.bulk_create(assignments, batch_size=1000)
+    HouseholdMember.objects.bulk_create(members, batch_size=1000)
+    audit.record(actor=None, action="demo.load", object_type="site", object_repr="demo bank",
+                 changes={"customers": customers, "staff": len(staff)})
+    return {"org_units": len(units), "staff": len(staff), "customers": customers, "members": len(members)}

@@ -1,0 +1,86 @@
+"""The audit log: written with every change and reveal, never changed afterwards."""
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from guanxi.core.models import AuditEntry
+from guanxi.customers import services
+
+
+def test_a_customer_change_is_logged_with_user_and_changed_fields(bank, customers):
+    services.customer_update(acting_user=bank.alice, customer=customers.alice_person,
+                             data={"address": "城关镇红旗村3组", "phone": "139 0000 1111"})
+    entry = AuditEntry.objects.filter(action="customer.update").get()
+    assert entry.actor_username == "alice"
+    assert entry.object_id == str(customers.alice_person.pk)
+    assert entry.changes["address"] == ["", "城关镇红旗村3组"]
+    # Sensitive values are masked in the log itself.
+    assert entry.changes["phone"][1] == "139****1111"
+
+
+def test_an_unchanged_save_writes_no_entry(bank, customers):
+    services.customer_update(acting_user=bank.alice, customer=customers.alice_person,
+                             data={"name": customers.alice_person.name})
+    assert not AuditEntry.objects.filter(action="customer.update").exists()
+
+
+def test_a_reveal_is_logged(bank, customers):
+    value = services.customer_reveal(acting_user=bank.alice, customer=customers.alice_person, field="id_number")
+    assert value == customers.alice_person.id_number
+    entry = AuditEntry.objects.get(action="customer.reveal.id_number")
+    assert entry.actor_username == "alice"
+
+
+def test_audit_entries_cannot_be_changed_or_deleted_through_the_orm(bank, customers):
+    services.customer_reveal(acting_user=bank.alice, customer=customers.alice_person, field="phone")
+    entry = AuditEntry.objects.get(action="customer.reveal.phone")
+    entry.action = "tampered"
+    with pytest.raises(PermissionError):
+        entry.save()
+    with pytest.raises(PermissionError):
+        entry.delete()
+    with pytest.raises(PermissionError):
+        AuditEntry.objects.all().delete()
+    with pytest.raises(PermissionError):
+        AuditEntry.objects.update(action="tampered")
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE core_auditentry SET action = 'tampered'",
+    "DELETE FROM core_auditentry",
+])
+def test_the_database_itself_refuses_to_change_the_audit_log(bank, customers, sql):
+    services.customer_reveal(acting_user=bank.alice, customer=customers.alice_person, field="phone")
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
+    assert AuditEntry.objects.filter(action="customer.reveal.phone").count() == 1
+
+
+def test_the_auditor_reads_and_filters_the_log(client, login, bank, customers):
+    services.customer_reveal(acting_user=bank.alice, customer=customers.alice_person, field="phone")
+    services.customer_reveal(acting_user=bank.bob, customer=customers.bob_person, field="phone")
+    login(bank.audrey)
+    page = client.get("/audit/", {"actor": "bob"}).content.decode()
+    assert "customer.reveal.phone" in page
+    assert customers.bob_person.name in page
+    assert customers.alice_person.name not in page
+
+
+def test_a_manager_cannot_read_the_audit_log(client, login, bank):
+    login(bank.alice)
+    assert client.get("/audit/").status_code == 403
+
+
+def test_no_page_or_api_route_writes_the_audit_log():
+    from django.urls import get_resolver
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern)
+
+    routes = list(walk(get_resolver().url_patterns))
+    assert any(route.startswith("audit/") for route in routes)
+    assert [r for r in routes if "audit" in r] == ["audit/"]

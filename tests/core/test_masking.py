@@ -1,0 +1,63 @@
+"""Tests for guanxi.core.masking."""
+
+from __future__ import annotations
+
+from guanxi.core.masking import SENSITIVE_FIELDS, mask_id_number, mask_phone, mask_value
+
+
+def test_mask_id_number_keeps_first_four_and_last_four():
+    assert mask_id_number("231102199001011234") == "2311**********1234"
+
+
+def test_mask_id_number_keeps_length():
+    assert len(mask_id_number("23110219900101123X")) == 18
+
+
+def test_mask_id_number_of_credit_code():
+    assert mask_id_number("91350100M000100Y43") == "9135**********0Y43"
+
+
+def test_mask_id_number_of_short_value_keeps_last_two():
+    assert mask_id_number("12345678") == "******78"
+
+
+def test_mask_id_number_of_tiny_value_is_all_stars():
+    assert mask_id_number("12") == "**"
+
+
+def test_mask_id_number_of_empty_or_none_is_empty():
+    assert mask_id_number("") == ""
+    assert mask_id_number(None) == ""
+
+
+def test_mask_phone_keeps_first_three_and_last_four():
+    assert mask_phone("13812345678") == "138****5678"
+
+
+def test_mask_phone_of_short_value_keeps_last_two():
+    assert mask_phone("12345") == "***45"
+
+
+def test_mask_phone_of_none_is_empty():
+    assert mask_phone(None) == ""
+
+
+def test_sensitive_fields_are_id_number_and_phone():
+    assert frozenset({"id_number", "phone"}) == SENSITIVE_FIELDS
+
+
+def test_mask_value_masks_id_number_field():
+    assert mask_value("id_number", "231102199001011234") == "2311**********1234"
+
+
+def test_mask_value_masks_phone_field():
+    assert mask_value("phone", "13812345678") == "138****5678"
+
+
+def test_mask_value_leaves_other_fields_unchanged():
+    assert mask_value("name", "张三") == "张三"
+    assert mask_value("credit_limit", 50000) == 50000
+
+
+def test_mask_value_leaves_none_unchanged():
+    assert mask_value("phone", None) is None

@@ -1,0 +1,15 @@
+"""Test settings: Guanxi's own settings, served over plain HTTP by the test client.
+
+The TLS settings that `guanxi serve` uses are checked separately (`check --deploy` in a
+subprocess with the real settings module).
+"""
+
+import os
+
+os.environ.setdefault("GUANXI_HTTPS", "false")
+
+from guanxi.settings import *  # noqa: E402,F403
+
+# Fast hashing for the many personas; test_security checks Argon2 with the real setting.
+REAL_PASSWORD_HASHERS = PASSWORD_HASHERS  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *REAL_PASSWORD_HASHERS]
