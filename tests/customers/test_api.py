@@ -177,3 +177,25 @@ def test_orgunits_and_me(api, bank):
 def test_openapi_schema_is_published(client):
     schema = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/customers" in schema["paths"]
+
+
+def test_household_members_are_added_and_listed_masked(api, bank, customers):
+    api.login(bank.alice)
+    id_number = Synth(21).resident_id()
+    response = api.post(f"/customers/{customers.alice_farmer.pk}/members",
+                        {"name": "王小红", "relation": "spouse", "id_number": id_number})
+    assert response.status_code == 201
+    members = api.get(f"/customers/{customers.alice_farmer.pk}").json()["members"]
+    assert members[0]["name"] == "王小红" and members[0]["id_number"] == id_number[:4] + "*" * 10 + id_number[-4:]
+
+
+def test_a_member_with_a_bad_id_number_is_422(api, bank, customers):
+    response = api.login(bank.alice).post(f"/customers/{customers.alice_farmer.pk}/members",
+                                          {"name": "王小红", "relation": "spouse", "id_number": "230183196001011234"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "id_number"
+
+
+def test_the_api_docs_page_is_served(client):
+    response = client.get("/api/v1/docs")
+    assert response.status_code == 200 and b"swagger" in response.content.lower()

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from guanxi.customers import selectors, services
@@ -135,7 +135,7 @@ def customer_detail(request, customer_id: int):
 def customer_create(request, payload: CustomerIn):
     data = payload.dict(exclude_unset=True)
     customer = services.customer_create(acting_user=request.user, data=data)
-    return 201, selectors.customer_get(user=request.user, pk=customer.pk)
+    return Status(201, selectors.customer_get(user=request.user, pk=customer.pk))
 
 
 @router.patch("/{int:customer_id}", response=CustomerDetailOut)
@@ -151,3 +151,20 @@ def customer_reveal(request, customer_id: int, field: str):
     customer = get_object_or_404(Customer.objects.visible_to(request.user), pk=customer_id)
     value = services.customer_reveal(acting_user=request.user, customer=customer, field=field)
     return {"field": field, "value": value}
+
+
+class MemberIn(Schema):
+    name: str
+    relation: str
+    id_number: str = ""
+    phone: str = ""
+    is_labourer: bool = True
+    occupation: str = ""
+
+
+@router.post("/{int:customer_id}/members", response={201: MemberOut})
+def member_add(request, customer_id: int, payload: MemberIn):
+    """Add a member to a farmer household in the caller's scope."""
+    customer = selectors.customer_get(user=request.user, pk=customer_id)
+    member = services.household_member_add(acting_user=request.user, customer=customer, **payload.dict())
+    return Status(201, member)
