@@ -24,6 +24,25 @@ from guanxi.core.validators import (
     validate_uscc,
 )
 
+
+@pytest.fixture(autouse=True)
+def english():
+    """These tests read the English source messages; the Chinese ones are checked below."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+def test_messages_are_chinese_by_default():
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        with pytest.raises(ValidationError) as excinfo:
+            validate_resident_id("110101199002301234")
+        assert "不存在" in excinfo.value.messages[0]
+
+
 TODAY = date(2025, 6, 1)
 
 

@@ -123,6 +123,11 @@ class Customer(models.Model):
     # Current balances (kept current by the core-banking feed).
     deposit_balance = MoneyField(_("deposit balance"), default=0)
     loan_balance = MoneyField(_("loan balance"), default=0)
+    balance_as_of = models.DateField(_("balances as of"), null=True, blank=True)
+    products = models.CharField(_("products held"), max_length=200, blank=True,
+                                help_text=_("product codes separated by ;"))
+    loan_officer = models.ForeignKey(User, verbose_name=_("loan officer"), null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(_("registered at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -212,3 +217,63 @@ class HouseholdMember(models.Model):
     @property
     def masked_phone(self) -> str:
         return mask_phone(self.phone)
+
+
+class BalanceSnapshot(models.Model):
+    """One customer's balances on one date, from the core-banking feed (history).
+
+    Unique per customer and date, so a feed imported twice changes nothing.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="balance_history")
+    as_of = models.DateField(_("date"))
+    deposit_balance = MoneyField(_("deposit balance"), default=0)
+    loan_balance = MoneyField(_("loan balance"), default=0)
+    products = models.CharField(_("products held"), max_length=200, blank=True)
+    loan_officer = models.CharField(_("loan officer"), max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["customer", "-as_of"]
+        verbose_name = _("balance snapshot")
+        verbose_name_plural = _("balance history")
+        constraints = [models.UniqueConstraint(fields=["customer", "as_of"], name="one_snapshot_per_customer_and_day")]
+        indexes = [models.Index(fields=["as_of"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.as_of}"
+
+
+class ImportRun(models.Model):
+    """One import of a file (registration or balance feed): who, what, progress and outcome."""
+
+    class Kind(models.TextChoices):
+        CUSTOMERS = "customers", _("Customer registration")
+        BALANCES = "balances", _("Balance feed")
+
+    class State(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    file_name = models.CharField(_("file"), max_length=255)
+    started_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.RUNNING)
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    rows_read = models.PositiveIntegerField(_("rows read"), default=0)
+    rows_created = models.PositiveIntegerField(_("created"), default=0)
+    rows_updated = models.PositiveIntegerField(_("updated"), default=0)
+    rows_unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    rows_rejected = models.PositiveIntegerField(_("rejected"), default=0)
+    error_report = models.CharField(_("error report"), max_length=255, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.file_name} {self.state}"

@@ -5,3 +5,6 @@ from django.dispatch import Signal
 # Sent inside the creating transaction with `customer` and `acting_user`; the relationships
 # app assigns the customer to the manager who registered it (谁营销谁维护).
 customer_registered = Signal()
+
+# Sent once per import batch with the primary keys of the newly registered customers.
+customers_bulk_registered = Signal()

