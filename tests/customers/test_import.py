@@ -228,3 +228,18 @@ def test_balance_feed_keeps_history_and_current_values(tmp_path, bank, customers
     assert len(report) == 1
     assert "register" in report[0]["错误原因"] or "登记" in report[0]["错误原因"]
     assert path1.exists()
+
+
+def test_an_export_reimports_with_formula_guards_undone(tmp_path, bank, customers, login):
+    from guanxi.customers.exports import customers_export
+
+    customers.alice_person.address = "=1+1 村"
+    customers.alice_person.save()
+    path = tmp_path / "export.csv"
+    with path.open("wb") as handle:
+        customers_export(acting_user=bank.audrey, filters={}, fmt="csv", out=handle, unmasked=True)
+    assert "'=1+1 村" in path.read_text(encoding="utf-8-sig")
+    code, out, _err = run_import("customers", str(path))
+    assert code == 0, out
+    customers.alice_person.refresh_from_db()
+    assert customers.alice_person.address == "=1+1 村"

@@ -1,4 +1,4 @@
-"""Customer API: list with filters and search, detail, create, update, reveal."""
+"""Customer API: list with filters and search, detail, create, update, reveal, export."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from guanxi.customers import selectors, services
+from guanxi.customers import exports, selectors, services
 from guanxi.customers.models import Customer
 
 router = Router(tags=["customers"])
@@ -168,3 +168,24 @@ def member_add(request, customer_id: int, payload: MemberIn):
     customer = selectors.customer_get(user=request.user, pk=customer_id)
     member = services.household_member_add(acting_user=request.user, customer=customer, **payload.dict())
     return Status(201, member)
+
+
+@router.get("/export", openapi_extra={"responses": {200: {
+    "description": "The file (Content-Disposition: attachment)",
+    "content": {"text/csv": {"schema": {"type": "string", "format": "binary"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+                    {"schema": {"type": "string", "format": "binary"}}},
+}}})
+def customer_export(
+    request, format: str = "csv", q: str = "", customer_type: str = "", status: str = "", org_code: str = "",
+    market: str = "", owner: str = "", unmasked: bool = False, english: bool = False,
+):
+    """The customers of the list's filters as a CSV (UTF-8 with BOM) or XLSX file; audit-logged.
+
+    ID numbers and phones are masked unless `unmasked=true` from a role that may reveal them (else 403);
+    `english=true` gives the English headers and codes the importer reads.
+    """
+    filters = {"search": q, "customer_type": customer_type, "status": status, "org_code": org_code,
+               "market": market, "owner": owner}
+    return exports.export_response(acting_user=request.user, filters=filters, fmt=format, unmasked=unmasked,
+                                   english=english)

@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:customer_id>/edit/", views.customer_edit, name="edit"),
     path("<int:customer_id>/reveal/<str:field>/", views.customer_reveal, name="reveal"),
     path("<int:customer_id>/members/", views.member_add, name="member_add"),
+    path("export/", views.customer_export, name="export"),
 ]

@@ -6,15 +6,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from guanxi.core.models import OrgUnit
 from guanxi.core.roles import MarketLine
-from guanxi.customers import selectors, services
+from guanxi.customers import exports, selectors, services
 from guanxi.customers.forms import CustomerForm, HouseholdMemberForm
 from guanxi.customers.models import CustomerStatus, CustomerType
 from guanxi.customers.validation import FIELDS, clean_customer_input
@@ -169,3 +171,28 @@ def member_add(request, customer_id: int):
         "customer": customer, "owner": selectors.customer_owner(customer), "member_form": form,
         "can_write": request.user.can_write_customers,
     }, status=422)
+
+
+@login_required
+@require_GET
+def customer_export(request):
+    """Download the list page's customers (same filters) as CSV or XLSX, masked unless asked and allowed."""
+    names = ("format", "q", "customer_type", "status", "market", "org_code", "unmasked", "english")
+    params = {name: request.GET.get(name, "").strip() for name in names}
+    if request.headers.get("HX-Request"):
+        # The list page's export form comes through htmx with the filter form's current values.
+        # A file cannot be swapped into the page, so let the browser fetch the same URL itself.
+        response = HttpResponse(status=204)
+        query = urlencode({name: value for name, value in params.items() if value})
+        response["HX-Redirect"] = f"{reverse('customers:export')}?{query}"
+        return response
+    filters = {"search": params["q"], "customer_type": params["customer_type"], "status": params["status"],
+               "market": params["market"], "org_code": params["org_code"]}
+    try:
+        return exports.export_response(
+            acting_user=request.user, filters=filters, fmt=params["format"] or "csv",
+            unmasked=params["unmasked"].lower() in ("1", "true", "on", "yes"),
+            english=params["english"].lower() in ("1", "true", "on", "yes"),
+        )
+    except ValidationError as exc:
+        return HttpResponseBadRequest(" ".join(exc.messages), content_type="text/plain; charset=utf-8")

@@ -10,7 +10,6 @@ plus the reason, ready to be corrected and imported again.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core.audit import _client_ip
-from guanxi.core.fields import to_fen
 from guanxi.core.masking import SENSITIVE_FIELDS, mask_value
 from guanxi.core.models import OrgUnit, User
 from guanxi.core.services import sequence_take
@@ -83,12 +81,15 @@ class ImportOutcome:
         return self.created + self.updated + self.unchanged
 
 
+_MONEY_SET = frozenset(MONEY_FIELDS)
+
+
 def _db_value(column: str, value: Any) -> Any:
     """A cleaned value as the driver should receive it."""
     if value is None:
         return None
-    if column in MONEY_FIELDS:
-        return to_fen(value)
+    if column in _MONEY_SET:
+        return int(value * 100)  # cleaned amounts are Decimal with two places
     if column == "birth_date":
         return connection.ops.adapt_datefield_value(value)
     return value
@@ -175,9 +176,9 @@ class _Writer:
                     ids = dict(self._ids([row["id_number"] for row in inserts]))
                     for row in inserts:
                         pk = ids[row["id_number"]]
-                        snapshot = {c: row[c] for c in COLUMNS if row[c] not in (None, "")}
                         audit_rows.append(("customer.create", pk, f"{row['name']} ({row['customer_no']})",
-                                           self._changes({c: (None, v) for c, v in snapshot.items()})))
+                                           self._changes({c: (None, _db_value(c, row[c])) for c in COLUMNS
+                                                          if row[c] is not None and row[c] != ""})))
                     customers_bulk_registered.send(sender=Customer, customer_ids=list(ids.values()),
                                                    acting_user=self.acting_user)
                 for columns, rows in updates_by_columns.items():
@@ -206,17 +207,18 @@ class _Writer:
 
     @staticmethod
     def _changes(changed: dict[str, tuple]) -> dict[str, list]:
+        """Old → new per column for the audit log: money in yuan, identifiers masked, all plain JSON."""
         out = {}
         for column, (old, new) in changed.items():
-            name = "org_unit" if column == "org_unit_id" else column
             if column in SENSITIVE_FIELDS:
                 old, new = (mask_value(column, old) if old else old), (mask_value(column, new) if new else new)
-            elif column in MONEY_FIELDS:
+            elif column in _MONEY_SET:
                 old = None if old is None else f"{old / 100:.2f}"
                 new = None if new is None else f"{new / 100:.2f}"
-            out[name] = [None if old is None else (old if isinstance(old, int | str) else str(old)),
-                         None if new is None else (new if isinstance(new, int | str) else str(new))]
-        return json.loads(json.dumps(out, default=str))
+            elif column in ("birth_date",):
+                old, new = (None if old is None else str(old)), (None if new is None else str(new))
+            out["org_unit" if column == "org_unit_id" else column] = [old, new]
+        return out
 
     def _ids(self, id_numbers: list[str]):
         with connection.cursor() as cursor:
@@ -225,6 +227,13 @@ class _Writer:
                 marks = ", ".join(["%s"] * len(chunk))
                 cursor.execute(f"SELECT id_number, id FROM {self.table} WHERE id_number IN ({marks})", chunk)  # noqa: S608
                 yield from cursor.fetchall()
+
+
+def _unneutralise(value: str) -> str:
+    """Undo the apostrophe Guanxi's exports put before text that a spreadsheet would run as a formula."""
+    if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@", "\t", "\r"):
+        return value[1:]
+    return value
 
 
 def _reason(errors: dict[str, list[str]], header_of: dict[str, str], data: dict[str, str]) -> str:
@@ -292,7 +301,7 @@ def customers_import(
     try:
         for line, raw in tabular.rows():
             outcome.rows_read += 1
-            data = {name: raw[index] if index < len(raw) else "" for index, name in mapping}
+            data = {name: _unneutralise(raw[index]) if index < len(raw) else "" for index, name in mapping}
             given = {name: value for name, value in data.items() if value.strip() or name in REQUIRED}
             try:
                 values = clean_customer_input(given, org_units=units)
