@@ -64,6 +64,16 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     status = CustomerStatus.EXISTING
     market = factory.LazyAttribute(lambda o: MARKET_BY_TYPE[o.customer_type])
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from guanxi.customers.search import derived_fields, write_tokens
+
+        kwargs.update(derived_fields(name=kwargs["name"], phone=kwargs.get("phone", ""),
+                                     customer_type=kwargs.get("customer_type")))
+        customer = super()._create(model_class, *args, **kwargs)
+        write_tokens([(customer.pk, customer.name)], replace=False)
+        return customer
+
     @factory.post_generation
     def owner(self, create, extracted, **kwargs):
         if create and extracted is not None:

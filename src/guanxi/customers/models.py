@@ -72,25 +72,41 @@ class CustomerQuerySet(models.QuerySet):
         return self.none()
 
     def search(self, text: str) -> CustomerQuerySet:
-        """Match name, customer number, ID number or phone (full or partial)."""
+        """Find by name (substring), pinyin (full or initials), customer number, ID number or phone.
+
+        Every branch of the query is an index lookup (see `customers.search`), so typing into
+        the search box stays fast at a million customers.
+        """
         from guanxi.core.validators import normalize_identifier, normalize_text
+        from guanxi.customers import search
 
         text = normalize_text(text)
         if not text:
             return self
         ident = normalize_identifier(text)
-        query = Q(name__icontains=text) | Q(customer_no__istartswith=ident)
-        if ident.isdigit() or ident.endswith("X"):
-            if len(ident) >= 15:
-                query |= Q(id_number=ident)
-            elif len(ident) >= 4:
-                query |= Q(id_number__endswith=ident)
-            query |= Q(phone__startswith=ident) if len(ident) >= 3 else Q()
+        if search.is_cjk(text):
+            compact = "".join(text.lower().split())
+            tokens = NameToken.objects.filter(token=compact[:2]).values("customer_id")
+            query = self.filter(pk__in=tokens)
+            return query.filter(name__icontains=text) if len(compact) > 2 else query
+        if ident.isdigit() or (ident[:-1].isdigit() and ident.endswith("X")):
+            if len(ident) in (15, 18):
+                from guanxi.core.validators import convert_15_to_18
+
+                return self.filter(id_number=convert_15_to_18(ident) if len(ident) == 15 else ident)
+            if len(ident) == 11:
+                return self.filter(phone=ident)
             if len(ident) == 4:
-                query |= Q(phone__endswith=ident)
-        elif len(ident) == 18:
-            query |= Q(id_number=ident)
-        return self.filter(query)
+                return self.filter(phone_last4=ident)
+            return self.filter(Q(customer_no__startswith=f"KH{ident}") | Q(phone__startswith=ident))
+        if ident[:2].isalpha() and ident[2:].isdigit() and len(ident) > 2:
+            return self.filter(customer_no__startswith=ident)
+        letters = ident.lower()
+        if letters.isascii() and letters.isalpha():
+            end = letters + "\x7f"
+            return self.filter(Q(name_initials__gte=letters, name_initials__lt=end)
+                               | Q(name_pinyin__gte=letters, name_pinyin__lt=end))
+        return self.filter(name__icontains=text)
 
 
 class Customer(models.Model):
@@ -104,8 +120,11 @@ class Customer(models.Model):
     customer_no = models.CharField(_("customer number"), max_length=20, unique=True, editable=False)
     customer_type = models.CharField(_("customer type"), max_length=10, choices=CustomerType.choices)
     name = models.CharField(_("name"), max_length=100, db_index=True)
+    name_pinyin = models.CharField(max_length=100, blank=True, db_index=True, editable=False)
+    name_initials = models.CharField(max_length=30, blank=True, db_index=True, editable=False)
     id_number = models.CharField(_("ID number"), max_length=18, unique=True)
     phone = models.CharField(_("mobile phone"), max_length=11, blank=True, db_index=True)
+    phone_last4 = models.CharField(max_length=4, blank=True, db_index=True, editable=False)
     org_unit = models.ForeignKey(OrgUnit, verbose_name=_("org unit"), on_delete=models.PROTECT, related_name="customers")
     status = models.CharField(_("status"), max_length=10, choices=CustomerStatus.choices, default=CustomerStatus.PROSPECT)
     address = models.CharField(_("address"), max_length=200, blank=True)
@@ -277,3 +296,17 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.file_name} {self.state}"
+
+
+class NameToken(models.Model):
+    """A single character or character pair of a customer's name, for substring search (see `search`)."""
+
+    pk = models.CompositePrimaryKey("token", "customer")
+    token = models.CharField(max_length=8)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="name_tokens", db_index=True)
+
+    class Meta:
+        verbose_name = _("name token")
+
+    def __str__(self) -> str:
+        return self.token

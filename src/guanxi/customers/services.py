@@ -19,6 +19,7 @@ from guanxi.core.models import User
 from guanxi.core.services import sequence_take
 from guanxi.core.validators import normalize_text, validate_mobile, validate_resident_id
 from guanxi.customers.models import MARKET_BY_TYPE, Customer, CustomerType, HouseholdMember, HouseholdRelation
+from guanxi.customers.search import derived_fields, write_tokens
 from guanxi.customers.signals import customer_registered
 from guanxi.customers.validation import FIELDS, clean_customer_input
 
@@ -66,6 +67,7 @@ def customer_create(*, acting_user: User, data: dict[str, Any]) -> Customer:
             customer.customer_no = customer_number(sequence_take(name="customer_no")[0])
             customer.created_by = acting_user
             customer.save()
+            write_tokens([(customer.pk, customer.name)], replace=False)
             customer_registered.send(sender=Customer, customer=customer, acting_user=acting_user)
             audit.record(actor=acting_user, action="customer.create", obj=customer,
                          changes=audit.diff({}, _snapshot(customer)))
@@ -90,11 +92,15 @@ def customer_update(*, acting_user: User, customer: Customer, data: dict[str, An
                 setattr(customer, field, value)
             if "customer_type" in cleaned:
                 customer.market = MARKET_BY_TYPE[customer.customer_type]
+                for field, value in derived_fields(name=customer.name, customer_type=customer.customer_type).items():
+                    setattr(customer, field, value)
             changes = audit.diff(before, _snapshot(customer))
             if not changes:
                 return customer
             customer.updated_at = timezone.now()
             customer.save()
+            if "name" in changes:
+                write_tokens([(customer.pk, customer.name)], replace=True)
             audit.record(actor=acting_user, action="customer.update", obj=customer, changes=changes)
             _verify_visible(customer, acting_user)
     except IntegrityError:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from guanxi.core.models import OrgUnit
 from guanxi.core.validators import normalize_text, validate_id_number, validate_mobile, validate_resident_id
+from guanxi.customers import search
 from guanxi.customers.models import CustomerStatus, CustomerType, GuaranteeType
 
 # Chinese labels accepted wherever a code is expected (registration files, forms).
@@ -219,4 +220,6 @@ def clean_customer_input(
 
     if errors:
         raise ValidationError(errors)
+    out.update(search.derived_fields(name=out.get("name"), phone=out.get("phone"),
+                                     customer_type=customer_type))
     return out

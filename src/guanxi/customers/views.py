@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from guanxi.core.models import OrgUnit
+from guanxi.core.paging import page_of
 from guanxi.core.roles import MarketLine
 from guanxi.customers import exports, selectors, services
 from guanxi.customers.forms import CustomerForm, HouseholdMemberForm
@@ -42,7 +42,7 @@ def customer_list(request):
         "org_code": request.GET.get("org_code", ""),
     }
     customers = selectors.customer_list(user=request.user, **filters)
-    page = Paginator(customers, 25).get_page(request.GET.get("page"))
+    page = page_of(customers, request.GET.get("page"))
     context = {
         "page": page, "filters": filters, "query": request.GET.copy(),
         "types": CustomerType.choices, "statuses": CustomerStatus.choices, "markets": MarketLine.choices,

@@ -20,6 +20,7 @@ from guanxi.customers.models import (
     HouseholdMember,
     HouseholdRelation,
 )
+from guanxi.customers.search import derived_fields, write_tokens
 from guanxi.customers.services import customer_number
 from guanxi.customers.synthetic import Synth
 from guanxi.relationships.models import Assignment
@@ -125,10 +126,13 @@ def load_demo(*, customers: int = 3000, seed: int = 20261130) -> dict[str, int]:
         customer.total_liabilities = Decimal(int(assets * synth.random.uniform(0, 0.7)))
         customer.household_size = synth.random.randint(1, 6) if ctype == CustomerType.FARMER else None
         customer.guarantee_type = synth.random.choice(GuaranteeType.values)
+        for name, value in derived_fields(name=customer.name, phone=customer.phone, customer_type=ctype).items():
+            setattr(customer, name, value)
         rows.append(customer)
     Customer.objects.bulk_create(rows, batch_size=1000)
     created = {c.customer_no: c for c in Customer.objects.filter(customer_no__in=[r.customer_no for r in rows])}
 
+    write_tokens([(c.pk, c.name) for c in created.values()], replace=False)
     assignments, members = [], []
     for index, row in enumerate(rows):
         customer = created[row.customer_no]

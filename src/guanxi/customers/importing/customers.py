@@ -29,6 +29,7 @@ from guanxi.core.validators import normalize_text
 from guanxi.customers.importing.readers import open_tabular
 from guanxi.customers.importing.report import ErrorReport, default_report_path
 from guanxi.customers.models import MARKET_BY_TYPE, Customer, ImportRun
+from guanxi.customers.search import write_tokens
 from guanxi.customers.services import customer_number
 from guanxi.customers.signals import customers_bulk_registered
 from guanxi.customers.validation import MONEY_FIELDS, clean_customer_input
@@ -48,12 +49,12 @@ REQUIRED = ("customer_type", "name", "id_number", "org_code")
 COLUMNS = [
     "customer_type", "name", "id_number", "phone", "org_unit_id", "status", "address", "industry", "market",
     "birth_date", "gender", "annual_income", "total_assets", "total_liabilities", "household_size",
-    "guarantee_type", "notes", "deposit_balance", "loan_balance",
+    "guarantee_type", "notes", "deposit_balance", "loan_balance", "name_pinyin", "name_initials", "phone_last4",
 ]
 DEFAULTS: dict[str, Any] = {
     "phone": "", "status": "prospect", "address": "", "industry": "", "birth_date": None, "gender": "",
     "annual_income": None, "total_assets": None, "total_liabilities": None, "household_size": None,
-    "guarantee_type": "", "notes": "", "deposit_balance": 0, "loan_balance": 0,
+    "guarantee_type": "", "notes": "", "deposit_balance": 0, "loan_balance": 0, "phone_last4": "",
 }
 
 
@@ -82,6 +83,7 @@ class ImportOutcome:
 
 
 _MONEY_SET = frozenset(MONEY_FIELDS)
+_SEARCH_COLUMNS = frozenset({"name_pinyin", "name_initials", "phone_last4"})
 
 
 def _db_value(column: str, value: Any) -> Any:
@@ -179,14 +181,19 @@ class _Writer:
                         audit_rows.append(("customer.create", pk, f"{row['name']} ({row['customer_no']})",
                                            self._changes({c: (None, _db_value(c, row[c])) for c in COLUMNS
                                                           if row[c] is not None and row[c] != ""})))
+                    write_tokens([(ids[row["id_number"]], row["name"]) for row in inserts], replace=False)
                     customers_bulk_registered.send(sender=Customer, customer_ids=list(ids.values()),
                                                    acting_user=self.acting_user)
+                renamed = []
                 for columns, rows in updates_by_columns.items():
                     assignments = ", ".join(f"{c} = %s" for c in columns)
                     cursor.executemany(
                         f"UPDATE {self.table} SET {assignments}, updated_at = %s WHERE id = %s",  # noqa: S608
                         [[*[changed[c][1] for c in columns], now_db, pk] for pk, changed in rows],
                     )
+                    if "name" in columns:
+                        renamed.extend((pk, changed["name"][1]) for pk, changed in rows)
+                write_tokens(renamed, replace=True)
                 if audit_rows:
                     ip = _client_ip.get()
                     cursor.executemany(
@@ -210,6 +217,8 @@ class _Writer:
         """Old → new per column for the audit log: money in yuan, identifiers masked, all plain JSON."""
         out = {}
         for column, (old, new) in changed.items():
+            if column in _SEARCH_COLUMNS:
+                continue
             if column in SENSITIVE_FIELDS:
                 old, new = (mask_value(column, old) if old else old), (mask_value(column, new) if new else new)
             elif column in _MONEY_SET:
@@ -318,6 +327,10 @@ def customers_import(
                 columns |= {"birth_date", "gender"}
             if "customer_type" in columns:
                 columns.add("market")
+            if "name" in columns:
+                columns |= {"name_pinyin", "name_initials"}
+            if "phone" in columns:
+                columns.add("phone_last4")
             columns.discard("id_number")
             id_number = values["id_number"]
             if id_number in seen_in_file:

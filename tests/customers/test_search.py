@@ -1,0 +1,77 @@
+"""Search: name substrings (also 1–2 characters), pinyin, customer number, ID number, phone and its last four."""
+
+import pytest
+
+from guanxi.customers import search, services
+from guanxi.customers.models import Customer, NameToken
+from guanxi.customers.synthetic import Synth
+from tests.factories import CustomerFactory
+
+
+@pytest.fixture
+def people(bank):
+    names = ["张三", "张三丰", "李张", "王小明", "单雄信", "曾国藩", "吕布"]
+    return {name: CustomerFactory(name=name, org_unit=bank.b1) for name in names}
+
+
+def found(text):
+    return set(Customer.objects.search(text).values_list("name", flat=True))
+
+
+def test_pinyin_of_names():
+    assert search.name_pinyin("张三") == ("zhangsan", "zs")
+    assert search.name_pinyin("单雄信") == ("shanxiongxin", "sxx")  # 单 is Shàn as a surname
+    assert search.name_pinyin("吕布") == ("lvbu", "lb")
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("张", {"张三", "张三丰", "李张"}),
+    ("张三", {"张三", "张三丰"}),
+    ("三丰", {"张三丰"}),
+    ("张三丰", {"张三丰"}),
+    ("小明", {"王小明"}),
+    ("zs", {"张三", "张三丰"}),
+    ("zhangsan", {"张三", "张三丰"}),
+    ("ZhangSan", {"张三", "张三丰"}),
+    ("sxx", {"单雄信"}),
+    ("zengguofan", {"曾国藩"}),
+    ("lvbu", {"吕布"}),
+])
+def test_names_are_found_by_substring_and_pinyin(people, text, names):
+    assert found(text) == names
+
+
+def test_numbers_find_the_customer(people):
+    target = people["王小明"]
+    for text in (target.customer_no, target.id_number, target.phone, target.phone[-4:],
+                 f"{target.phone[:3]} {target.phone[3:7]} {target.phone[7:]}"):
+        assert target.name in found(text), text
+
+
+def test_an_old_15_digit_number_finds_the_18_digit_record(bank):
+    first15 = "230103" + "650101" + "123"
+    from guanxi.core.validators import convert_15_to_18
+
+    customer = CustomerFactory(name="老号码", id_number=convert_15_to_18(first15), org_unit=bank.b1)
+    assert customer.name in found(first15)
+
+
+def test_renaming_a_customer_updates_the_search(bank, customers):
+    services.customer_update(acting_user=bank.alice, customer=customers.alice_person, data={"name": "欧阳锋"})
+    assert found("欧阳") == {"欧阳锋"} and found("oyf") == {"欧阳锋"}
+    tokens = set(NameToken.objects.filter(customer=customers.alice_person).values_list("token", flat=True))
+    assert tokens == {"欧", "阳", "锋", "欧阳", "阳锋"}
+
+
+def test_search_stays_inside_the_data_scope(bank, customers):
+    other = customers.bob_person
+    assert not Customer.objects.visible_to(bank.alice).search(other.name).filter(pk=other.pk).exists()
+
+
+def test_registered_customers_are_searchable(bank):
+    customer = services.customer_create(acting_user=bank.alice, data={
+        "customer_type": "person", "name": "司马懿", "id_number": Synth(41).resident_id(), "org_code": "B1",
+        "phone": "13912340000"})
+    assert Customer.objects.search("马懿").get() == customer
+    assert Customer.objects.search("smy").get() == customer
+    assert Customer.objects.search("0000").get() == customer
