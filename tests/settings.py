@@ -13,3 +13,7 @@ from guanxi.settings import *  # noqa: E402,F403
 # Fast hashing for the many personas; test_security checks Argon2 with the real setting.
 REAL_PASSWORD_HASHERS = PASSWORD_HASHERS  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *REAL_PASSWORD_HASHERS]
+
+# Jobs run in-process during tests (huey's immediate mode, the real task code, no broker);
+# the worker itself is tested separately with SQLite and Redis storage.
+HUEY = {**HUEY, "immediate": True}  # noqa: F405

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "ninja",
+    "huey.contrib.djhuey",
     "axes",
     "csp",
     "guanxi.core",
@@ -217,6 +218,20 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("GUANXI_LOG_LEVEL", "WARNING")},
 }
+
+# The task queue (imports, batch jobs, nightly schedules): embedded SQLite storage by default,
+# Redis when several worker machines share the work.
+REDIS_URL = os.environ.get("GUANXI_REDIS_URL", "")
+_consumer = {"workers": int(os.environ.get("GUANXI_WORKERS", "2")), "worker_type": "thread"}
+if REDIS_URL:
+    HUEY = {"huey_class": "huey.RedisHuey", "name": "guanxi", "url": REDIS_URL, "immediate": False,
+            "consumer": _consumer}
+else:
+    HUEY = {"huey_class": "huey.SqliteHuey", "name": "guanxi", "filename": str(DATA_DIR / "jobs.sqlite3"),
+            "immediate": False, "consumer": _consumer}
+UPLOAD_DIR = DATA_DIR / "uploads"
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # API page size bounds.
 API_DEFAULT_LIMIT = 50

@@ -6,10 +6,11 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema, Status
+from ninja import File, Form, Router, Schema, Status, UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from guanxi.customers import exports, selectors, services
+from guanxi.customers.importing.uploads import import_error_report, import_run_get, import_upload_start
 from guanxi.customers.models import Customer
 
 router = Router(tags=["customers"])
@@ -189,3 +190,43 @@ def customer_export(
                "market": market, "owner": owner}
     return exports.export_response(acting_user=request.user, filters=filters, fmt=format, unmasked=unmasked,
                                    english=english)
+
+
+class ImportRunOut(Schema):
+    id: int
+    file_name: str
+    state: str
+    dry_run: bool
+    percent: int
+    rows_read: int
+    rows_created: int
+    rows_updated: int
+    rows_unchanged: int
+    rows_rejected: int
+    message: str
+    has_error_report: bool
+
+    @staticmethod
+    def resolve_has_error_report(obj) -> bool:
+        return bool(obj.error_report)
+
+
+@router.post("/imports", response={202: ImportRunOut})
+def customer_import_start(request, file: UploadedFile = File(...), dry_run: bool = Form(False)):  # noqa: B008
+    """Upload a registration file (CSV/XLSX); the import runs in the background. Follow it with GET /imports/{id}."""
+    run = import_upload_start(acting_user=request.user, uploaded_file=file, dry_run=dry_run)
+    return Status(202, import_run_get(user=request.user, pk=run.pk))
+
+
+@router.get("/imports/{int:run_id}", response=ImportRunOut)
+def customer_import_status(request, run_id: int):
+    return import_run_get(user=request.user, pk=run_id)
+
+
+@router.get("/imports/{int:run_id}/errors")
+def customer_import_errors(request, run_id: int):
+    """The refused rows in the file's own columns plus the reason (CSV or XLSX like the upload)."""
+    from django.http import FileResponse
+
+    path = import_error_report(import_run_get(user=request.user, pk=run_id))
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)

@@ -270,6 +270,7 @@ class ImportRun(models.Model):
         BALANCES = "balances", _("Balance feed")
 
     class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
@@ -281,6 +282,8 @@ class ImportRun(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.RUNNING)
     dry_run = models.BooleanField(_("dry run"), default=False)
+    bytes_total = models.PositiveBigIntegerField(default=0)
+    bytes_read = models.PositiveBigIntegerField(default=0)
     rows_read = models.PositiveIntegerField(_("rows read"), default=0)
     rows_created = models.PositiveIntegerField(_("created"), default=0)
     rows_updated = models.PositiveIntegerField(_("updated"), default=0)
@@ -296,6 +299,16 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.file_name} {self.state}"
+
+    @property
+    def percent(self) -> int:
+        if self.state == self.State.DONE:
+            return 100
+        return int(100 * self.bytes_read / self.bytes_total) if self.bytes_total else 0
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED)
 
 
 class NameToken(models.Model):

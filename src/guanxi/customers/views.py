@@ -196,3 +196,48 @@ def customer_export(request):
         )
     except ValidationError as exc:
         return HttpResponseBadRequest(" ".join(exc.messages), content_type="text/plain; charset=utf-8")
+
+
+@login_required
+def import_upload(request):
+    """Upload a registration file; the import runs as a background job with a progress bar."""
+    from guanxi.customers.importing.uploads import import_upload_start
+    from guanxi.customers.models import ImportRun
+
+    if not request.user.can_write_customers:
+        raise PermissionDenied
+    error = ""
+    if request.method == "POST":
+        uploaded = request.FILES.get("file")
+        if uploaded is None:
+            error = _("Choose a .csv or .xlsx file.")
+        else:
+            try:
+                run = import_upload_start(acting_user=request.user, uploaded_file=uploaded,
+                                          dry_run=bool(request.POST.get("dry_run")))
+            except ValidationError as exc:
+                error = " ".join(exc.messages)
+            else:
+                return redirect("customers:import_status", run_id=run.pk)
+    runs = ImportRun.objects.filter(started_by=request.user).order_by("-started_at")[:20]
+    return render(request, "customers/import.html", {"runs": runs, "error": error},
+                  status=422 if error else 200)
+
+
+@login_required
+def import_status(request, run_id: int):
+    from guanxi.customers.importing.uploads import import_run_get
+
+    run = import_run_get(user=request.user, pk=run_id)
+    template = "customers/_import_status.html" if request.headers.get("HX-Request") else "customers/import_status.html"
+    return render(request, template, {"run": run})
+
+
+@login_required
+def import_errors(request, run_id: int):
+    from django.http import FileResponse
+
+    from guanxi.customers.importing.uploads import import_error_report, import_run_get
+
+    path = import_error_report(import_run_get(user=request.user, pk=run_id))
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)

@@ -1,8 +1,13 @@
-"""Running the app with a production-grade WSGI server (waitress: pure Python, any OS)."""
+"""Running the app with a production-grade WSGI server (waitress: pure Python, any OS)
+and the task queue's workers in the same process, so one command is all an operator starts."""
 
 from __future__ import annotations
 
+import logging
+
 from django.core.management import call_command
+
+log = logging.getLogger(__name__)
 
 
 def prepare() -> None:
@@ -11,9 +16,28 @@ def prepare() -> None:
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
-def serve(*, host: str, port: int, threads: int = 8) -> None:
+def start_worker(*, workers: int | None = None):
+    """Start the task queue's consumer (jobs and periodic schedules) in background threads."""
+    from django.conf import settings
+    from huey.contrib.djhuey import HUEY
+
+    options = dict(settings.HUEY.get("consumer", {}))
+    if workers is not None:
+        options["workers"] = workers
+    options["worker_type"] = "thread"
+    consumer = HUEY.create_consumer(**options)
+    consumer.start()
+    return consumer
+
+
+def serve(*, host: str, port: int, threads: int = 8, with_worker: bool = True) -> None:
     import waitress
 
     from guanxi.wsgi import application
 
-    waitress.serve(application, host=host, port=port, threads=threads, ident="guanxi")
+    consumer = start_worker() if with_worker else None
+    try:
+        waitress.serve(application, host=host, port=port, threads=threads, ident="guanxi")
+    finally:
+        if consumer is not None:
+            consumer.stop(graceful=True)

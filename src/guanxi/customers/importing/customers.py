@@ -238,6 +238,17 @@ class _Writer:
                 yield from cursor.fetchall()
 
 
+def _tracking(run: ImportRun, progress: Callable | None) -> Callable[[int, int, int], None]:
+    """Wrap a progress callback so that the run's page can show the bytes read so far."""
+
+    def track(rows: int, done: int, total: int) -> None:
+        ImportRun.objects.filter(pk=run.pk).update(bytes_read=done, rows_read=rows)
+        if progress:
+            progress(rows, done, total)
+
+    return track
+
+
 def _unneutralise(value: str) -> str:
     """Undo the apostrophe Guanxi's exports put before text that a spreadsheet would run as a formula."""
     if value[:1] == "'" and value[1:2] in ("=", "+", "-", "@", "\t", "\r"):
@@ -265,10 +276,12 @@ def customers_import(
     errors_path: Path | None = None,
     batch_size: int = 5000,
     progress: Callable[[int, int, int], None] | None = None,
+    run: ImportRun | None = None,
 ) -> ImportOutcome:
     """Import a registration file (CSV or XLSX). See the module docstring for the guarantees.
 
-    `progress(rows_read, bytes_read, total_bytes)` is called after every batch.
+    `progress(rows_read, bytes_read, total_bytes)` is called after every batch. `run` is an
+    ImportRun created by the caller (the upload page) to follow; otherwise one is created.
     """
     started = time.monotonic()
     tabular = open_tabular(path)
@@ -285,12 +298,19 @@ def customers_import(
     outcome.missing_columns = [name for name in REQUIRED if name not in header_of]
     if outcome.missing_columns:
         tabular.close()
+        if run is not None:
+            ImportRun.objects.filter(pk=run.pk).update(
+                state=ImportRun.State.FAILED, finished_at=timezone.now(),
+                message=_("the file lacks the required column(s): %(columns)s")
+                % {"columns": ", ".join(outcome.missing_columns)})
         return outcome
 
-    run = None
-    if not dry_run:
+    if run is None and not dry_run:
         run = ImportRun.objects.create(kind=ImportRun.Kind.CUSTOMERS, file_name=path.name, started_by=acting_user)
-        outcome.run = run
+    if run is not None:
+        ImportRun.objects.filter(pk=run.pk).update(state=ImportRun.State.RUNNING, bytes_total=tabular.total_bytes)
+        progress = _tracking(run, progress)
+    outcome.run = run
     outcome.error_report = errors_path or default_report_path(path)
     report = ErrorReport(outcome.error_report, tabular.header)
     writer = _Writer(acting_user=acting_user, outcome=outcome)

@@ -10,8 +10,11 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--threads", type=int, default=8)
+        parser.add_argument("--no-worker", action="store_true",
+                            help="do not run background jobs in this process (run `guanxi worker` elsewhere)")
 
-    def handle(self, *args, host, port, threads, **options):
+    def handle(self, *args, host, port, threads, no_worker, **options):
         server.prepare()
-        self.stdout.write(f"Guanxi serving on http://{host}:{port}/ (Ctrl-C to stop)")
-        server.serve(host=host, port=port, threads=threads)
+        self.stdout.write(f"Guanxi serving on http://{host}:{port}/ (Ctrl-C to stop)", ending="\n")
+        self.stdout.flush()
+        server.serve(host=host, port=port, threads=threads, with_worker=not no_worker)
