@@ -170,6 +170,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# The reverse proxy whose X-Forwarded-Proto / X-Forwarded-For headers are believed.
+TRUSTED_PROXY = os.environ.get("GUANXI_TRUSTED_PROXY", "127.0.0.1")
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True

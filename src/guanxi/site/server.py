@@ -32,12 +32,18 @@ def start_worker(*, workers: int | None = None):
 
 def serve(*, host: str, port: int, threads: int = 8, with_worker: bool = True) -> None:
     import waitress
+    from django.conf import settings
 
     from guanxi.wsgi import application
 
     consumer = start_worker() if with_worker else None
     try:
-        waitress.serve(application, host=host, port=port, threads=threads, ident="guanxi")
+        # The TLS-terminating proxy in front tells us the scheme and the client's address;
+        # waitress drops those headers unless they come from the proxy we trust.
+        waitress.serve(application, host=host, port=port, threads=threads, ident="guanxi",
+                       trusted_proxy=settings.TRUSTED_PROXY or None,
+                       trusted_proxy_headers={"x-forwarded-proto", "x-forwarded-for"},
+                       clear_untrusted_proxy_headers=True)
     finally:
         if consumer is not None:
             consumer.stop(graceful=True)
