@@ -82,6 +82,114 @@ def parse_amount(value: Any, field: str) -> Decimal | None:
     return amount.quantize(Decimal("0.01"))
 
 
+def _clean_type(value, ctx):
+    if not normalize_text(value):
+        raise ValidationError(_("this field is required"))
+    ctx["customer_type"] = _choice(value, "customer_type", CustomerType, TYPE_ALIASES)
+    return {"customer_type": ctx["customer_type"]}
+
+
+def _clean_name(value, ctx):
+    name = normalize_text(value)
+    if not name:
+        raise ValidationError(_("this field is required"))
+    if len(name) > 100:
+        raise ValidationError(_("at most 100 characters"))
+    return {"name": name}
+
+
+def _clean_id(value, ctx):
+    if not normalize_text(value):
+        raise ValidationError(_("this field is required"))
+    customer_type = ctx["customer_type"]
+    if customer_type in _RESIDENT_TYPES:
+        resident = validate_resident_id(value)
+        return {"id_number": resident.number, "birth_date": resident.birth_date, "gender": resident.gender}
+    return {"id_number": validate_id_number(value, customer_type), "birth_date": None, "gender": ""}
+
+
+def _clean_phone(value, ctx):
+    raw = normalize_text(value)
+    return {"phone": validate_mobile(raw) if raw else ""}
+
+
+def _clean_org(value, ctx):
+    code = normalize_text(value)
+    if not code:
+        raise ValidationError(_("this field is required"))
+    org_units = ctx["org_units"]
+    unit = org_units.get(code) if org_units is not None else OrgUnit.objects.filter(code=code).first()
+    if unit is None:
+        raise ValidationError(_("%(code)s is not a known org unit code") % {"code": code})
+    return {"org_unit": unit}
+
+
+def _clean_status(value, ctx):
+    raw = normalize_text(value)
+    return {"status": _choice(raw, "status", CustomerStatus, STATUS_ALIASES) if raw else CustomerStatus.PROSPECT}
+
+
+def _clean_address(value, ctx):
+    address = normalize_text(value)
+    if len(address) > 200:
+        raise ValidationError(_("at most 200 characters"))
+    return {"address": address}
+
+
+def _clean_industry(value, ctx):
+    code = normalize_text(value).upper().replace(" ", "")
+    if code and (not _INDUSTRY_RE.match(code) or code[0] not in industry_sections()):
+        raise ValidationError(_("%(code)s is not a GB/T 4754 code (a section letter A–T, e.g. A or A0111)")
+                              % {"code": code})
+    return {"industry": code}
+
+
+def _money_cleaner(field: str):
+    zero_when_blank = field in ("deposit_balance", "loan_balance")
+
+    def clean(value, ctx):
+        amount = parse_amount(value, field)
+        if amount is None and zero_when_blank:
+            amount = Decimal("0.00")
+        return {field: amount}
+
+    return clean
+
+
+def _clean_household(value, ctx):
+    raw = normalize_text(str(value or ""))
+    if not raw:
+        return {"household_size": None}
+    try:
+        size = int(Decimal(raw))
+    except (InvalidOperation, ValueError):
+        raise ValidationError(_("%(value)s is not a whole number") % {"value": raw}) from None
+    if size < 1 or size > 50 or Decimal(raw) != size:
+        raise ValidationError(_("a household has between 1 and 50 people"))
+    return {"household_size": size}
+
+
+def _clean_guarantee(value, ctx):
+    raw = normalize_text(value)
+    return {"guarantee_type": _choice(raw, "guarantee_type", GuaranteeType, GUARANTEE_ALIASES) if raw else ""}
+
+
+def _clean_notes(value, ctx):
+    return {"notes": (value or "").strip()}
+
+
+_RESIDENT_TYPES = frozenset({CustomerType.PERSON.value, CustomerType.FARMER.value})
+# Field cleaners in order; the ID number depends on the customer type cleaned before it.
+_CLEANERS = [
+    ("customer_type", _clean_type), ("name", _clean_name), ("id_number", _clean_id), ("phone", _clean_phone),
+    ("org_code", _clean_org), ("status", _clean_status), ("address", _clean_address),
+    ("industry", _clean_industry),
+    *[(field, _money_cleaner(field)) for field in MONEY_FIELDS],
+    ("household_size", _clean_household), ("guarantee_type", _clean_guarantee), ("notes", _clean_notes),
+]
+_REQUIRED_ON_CREATE = frozenset({"customer_type", "name", "id_number", "org_code"})
+
+
 def clean_customer_input(
     data: dict[str, Any], *, current: dict[str, Any] | None = None, org_units: dict[str, OrgUnit] | None = None
 ) -> dict[str, Any]:
@@ -89,137 +197,40 @@ def clean_customer_input(
 
     `data` holds the fields given (absent keys are left alone when `current` is given, so
     it serves updates too). Returns model-ready values (`org_unit`, `birth_date`, `gender`
-    derived). Raises one ValidationError mapping every bad field to its reason.
+    and the search columns derived). Raises one ValidationError mapping every bad field to
+    its reason. This is the one validator: forms, the API and the importers all call it.
     """
     current = current or {}
+    creating = not current
+    ctx = {"customer_type": current.get("customer_type"), "org_units": org_units}
     errors: dict[str, list] = {}
     out: dict[str, Any] = {}
-
-    def run(field: str, func) -> None:
+    for field, cleaner in _CLEANERS:
+        if field in data:
+            value = data[field]
+        elif creating and field in _REQUIRED_ON_CREATE:
+            value = None
+        elif field == "id_number" and "customer_type" in data:
+            value = current.get("id_number")  # a new type re-checks the existing number
+        else:
+            continue
+        if field == "id_number":
+            if "customer_type" in errors:
+                continue
+            if ctx["customer_type"] not in _values(CustomerType):
+                if creating:
+                    errors.setdefault("id_number", []).append(_("this field is required"))
+                continue
         try:
-            func()
+            out.update(cleaner(value, ctx))
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):
-                for key, value in exc.message_dict.items():
-                    errors.setdefault(key, []).extend(value)
+                for key, messages in exc.message_dict.items():
+                    errors.setdefault(key, []).extend(messages)
             else:
                 errors.setdefault(field, []).extend(exc.messages)
-
-    def given(field: str) -> bool:
-        return field in data
-
-    creating = not current
-    customer_type = current.get("customer_type")
-    if given("customer_type") or creating:
-        def _type():
-            nonlocal customer_type
-            if not normalize_text(data.get("customer_type")):
-                raise ValidationError(_("this field is required"))
-            customer_type = _choice(data["customer_type"], "customer_type", CustomerType, TYPE_ALIASES)
-            out["customer_type"] = customer_type
-        run("customer_type", _type)
-
-    if given("name") or creating:
-        def _name():
-            name = normalize_text(data.get("name"))
-            if not name:
-                raise ValidationError(_("this field is required"))
-            if len(name) > 100:
-                raise ValidationError(_("at most 100 characters"))
-            out["name"] = name
-        run("name", _name)
-
-    if (given("id_number") or given("customer_type") or creating) and customer_type in _values(CustomerType):
-        def _id():
-            raw = data.get("id_number", current.get("id_number"))
-            if not normalize_text(raw):
-                raise ValidationError(_("this field is required"))
-            if customer_type in (CustomerType.PERSON, CustomerType.FARMER):
-                resident = validate_resident_id(raw)
-                out["id_number"] = resident.number
-                out["birth_date"], out["gender"] = resident.birth_date, resident.gender
-            else:
-                out["id_number"] = validate_id_number(raw, customer_type)
-                out["birth_date"], out["gender"] = None, ""
-        run("id_number", _id)
-    elif creating and "customer_type" not in errors:
-        errors.setdefault("id_number", []).append(_("this field is required"))
-
-    if given("phone"):
-        def _phone():
-            raw = normalize_text(data.get("phone"))
-            out["phone"] = validate_mobile(raw) if raw else ""
-        run("phone", _phone)
-
-    if given("org_code") or creating:
-        def _org():
-            code = normalize_text(data.get("org_code"))
-            if not code:
-                raise ValidationError(_("this field is required"))
-            unit = org_units.get(code) if org_units is not None else OrgUnit.objects.filter(code=code).first()
-            if unit is None:
-                raise ValidationError(_("%(code)s is not a known org unit code") % {"code": code})
-            out["org_unit"] = unit
-        run("org_code", _org)
-
-    if given("status"):
-        def _status():
-            raw = normalize_text(data.get("status"))
-            out["status"] = _choice(raw, "status", CustomerStatus, STATUS_ALIASES) if raw else CustomerStatus.PROSPECT
-        run("status", _status)
-
-    if given("address"):
-        def _address():
-            address = normalize_text(data.get("address"))
-            if len(address) > 200:
-                raise ValidationError(_("at most 200 characters"))
-            out["address"] = address
-        run("address", _address)
-
-    if given("industry"):
-        def _industry():
-            code = normalize_text(data.get("industry")).upper().replace(" ", "")
-            if code and (not _INDUSTRY_RE.match(code) or code[0] not in industry_sections()):
-                raise ValidationError(_("%(code)s is not a GB/T 4754 code (a section letter A–T, e.g. A or A0111)")
-                                      % {"code": code})
-            out["industry"] = code
-        run("industry", _industry)
-
-    for field in MONEY_FIELDS:
-        if given(field):
-            def _money(field=field):
-                amount = parse_amount(data.get(field), field)
-                if amount is None and field in ("deposit_balance", "loan_balance"):
-                    amount = Decimal("0.00")
-                out[field] = amount
-            run(field, _money)
-
-    if given("household_size"):
-        def _size():
-            raw = normalize_text(str(data.get("household_size") or ""))
-            if not raw:
-                out["household_size"] = None
-                return
-            try:
-                size = int(Decimal(raw))
-            except (InvalidOperation, ValueError):
-                raise ValidationError(_("%(value)s is not a whole number") % {"value": raw}) from None
-            if size < 1 or size > 50 or Decimal(raw) != size:
-                raise ValidationError(_("a household has between 1 and 50 people"))
-            out["household_size"] = size
-        run("household_size", _size)
-
-    if given("guarantee_type"):
-        def _guarantee():
-            raw = normalize_text(data.get("guarantee_type"))
-            out["guarantee_type"] = _choice(raw, "guarantee_type", GuaranteeType, GUARANTEE_ALIASES) if raw else ""
-        run("guarantee_type", _guarantee)
-
-    if given("notes"):
-        out["notes"] = (data.get("notes") or "").strip()
-
     if errors:
         raise ValidationError(errors)
     out.update(search.derived_fields(name=out.get("name"), phone=out.get("phone"),
-                                     customer_type=customer_type))
+                                     customer_type=ctx["customer_type"]))
     return out

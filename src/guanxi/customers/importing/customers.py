@@ -83,6 +83,20 @@ class ImportOutcome:
 
 
 _MONEY_SET = frozenset(MONEY_FIELDS)
+_COLUMN_SET = frozenset(COLUMNS)
+_BIRTH_DATE_INDEX = COLUMNS.index("birth_date")
+_MONEY_INDEXES = [COLUMNS.index(field) for field in MONEY_FIELDS]
+
+
+def _db_row(row: dict[str, Any]) -> list[Any]:
+    """A whole cleaned row as the driver receives it (the hot path: no per-column dispatch)."""
+    values = [row[column] for column in COLUMNS]
+    for index in _MONEY_INDEXES:
+        if values[index] is not None:
+            values[index] = int(values[index] * 100)
+    if values[_BIRTH_DATE_INDEX] is not None:
+        values[_BIRTH_DATE_INDEX] = connection.ops.adapt_datefield_value(values[_BIRTH_DATE_INDEX])
+    return values
 _SEARCH_COLUMNS = frozenset({"name_pinyin", "name_initials", "phone_last4"})
 
 
@@ -148,7 +162,7 @@ class _Writer:
             for id_number, (_line, _raw, values, given) in batch.items():
                 if id_number not in existing:
                     row = dict(DEFAULTS)
-                    row.update({column: values[column] for column in values if column in COLUMNS})
+                    row.update({column: values[column] for column in values if column in _COLUMN_SET})
                     row["customer_no"] = customer_number(next(numbers))
                     inserts.append(row)
                     continue
@@ -170,17 +184,16 @@ class _Writer:
                 if inserts:
                     columns = ["customer_no", *COLUMNS, "products", "created_at", "updated_at", "created_by_id"]
                     marks = ", ".join(["%s"] * len(columns))
+                    db_rows = [[row["customer_no"], *_db_row(row), "", now_db, now_db, actor_id] for row in inserts]
                     cursor.executemany(
-                        f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-                        [[row["customer_no"], *[_db_value(c, row[c]) for c in COLUMNS], "", now_db, now_db, actor_id]
-                         for row in inserts],
+                        f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES ({marks})", db_rows,  # noqa: S608
                     )
                     ids = dict(self._ids([row["id_number"] for row in inserts]))
-                    for row in inserts:
+                    for row, db_row in zip(inserts, db_rows, strict=True):
                         pk = ids[row["id_number"]]
                         audit_rows.append(("customer.create", pk, f"{row['name']} ({row['customer_no']})",
-                                           self._changes({c: (None, _db_value(c, row[c])) for c in COLUMNS
-                                                          if row[c] is not None and row[c] != ""})))
+                                           self._changes({c: (None, v) for c, v in zip(COLUMNS, db_row[1:], strict=False)
+                                                          if v is not None and v != ""})))
                     write_tokens([(ids[row["id_number"]], row["name"]) for row in inserts], replace=False)
                     customers_bulk_registered.send(sender=Customer, customer_ids=list(ids.values()),
                                                    acting_user=self.acting_user)
