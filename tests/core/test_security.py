@@ -70,7 +70,23 @@ def test_pages_carry_a_content_security_policy_and_security_headers(client, bank
     assert response["X-Content-Type-Options"] == "nosniff"
 
 
-def test_the_ui_speaks_chinese_by_default_and_english_on_request(client, bank):
+def test_the_ui_speaks_chinese_by_default_even_to_an_english_browser(client, bank):
+    assert "登录" in client.get("/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+
+
+def test_the_language_switch_turns_the_pages_english(client, bank):
+    client.post("/i18n/setlang/", {"language": "en", "next": "/login/"})
+    assert "Sign in" in client.get("/login/").content.decode()
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/login/"})
     assert "登录" in client.get("/login/").content.decode()
-    english = client.get("/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "Sign in" in english
+
+
+def test_api_messages_follow_accept_language(client, bank):
+    from guanxi.core.services import token_create
+
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token_create(acting_user=None, user=bank.alice)}"}
+    payload = {"customer_type": "person", "name": "x", "id_number": "2.31102E+17", "org_code": "B1"}
+    chinese = client.post("/api/v1/customers", payload, content_type="application/json", **headers).json()
+    english = client.post("/api/v1/customers", payload, content_type="application/json", HTTP_ACCEPT_LANGUAGE="en",
+                          **headers).json()
+    assert "Excel" in english["detail"][0]["msg"] and "科学计数法" in chinese["detail"][0]["msg"]
