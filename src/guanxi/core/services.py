@@ -282,3 +282,50 @@ def token_authenticate(key: str) -> User | None:
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
+
+
+def _require_secadmin(acting_user: User) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    if acting_user is None or acting_user.role != Role.SECADMIN or not acting_user.is_active:
+        raise PermissionDenied(_("only the security administrator manages staff and roles"))
+
+
+def staff_manage(
+    *, acting_user: User, username: str, name: str, role: str, org_code: str, market_line: str = "",
+    is_active: bool = True,
+) -> tuple[User, bool]:
+    """The security administrator creates or changes a member of staff (audited via staff_save)."""
+    _require_secadmin(acting_user)
+    unit = OrgUnit.objects.filter(code=org_code).first()
+    if unit is None:
+        raise ValidationError({"org_code": _("%(code)s is not a known org unit code") % {"code": org_code}})
+    if not username or not username.replace("_", "").replace(".", "").isalnum():
+        raise ValidationError({"username": _("letters, digits, dots and underscores only")})
+    with transaction.atomic():
+        user, changed = staff_save(acting_user=acting_user, username=username, name=name, role=role,
+                                   org_unit=unit, market_line=market_line)
+        if user.is_active != is_active:
+            if user.pk == acting_user.pk:
+                raise ValidationError({"is_active": _("you cannot deactivate your own account")})
+            user.is_active = is_active
+            user.save(update_fields=["is_active"])
+            audit.record(actor=acting_user, action="user.activate" if is_active else "user.deactivate", obj=user,
+                         changes={"is_active": [not is_active, is_active]})
+            changed = True
+    return user, changed
+
+
+def staff_set_password(*, acting_user: User, user: User, password: str) -> None:
+    """Set a staff member's password (checked by the password validators); audited, never logged."""
+    from django.contrib.auth.password_validation import validate_password
+
+    _require_secadmin(acting_user)
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from None
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit.record(actor=acting_user, action="user.password_set", obj=user)

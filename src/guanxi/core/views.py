@@ -48,3 +48,72 @@ def audit_log(request):
         entries = entries.filter(created_at__date__lte=filters["date_to"])
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     return render(request, "core/audit_log.html", {"page": page, "filters": filters})
+
+
+def _secadmin_only(request) -> None:
+    if request.user.role != "secadmin":
+        raise PermissionDenied
+
+
+@login_required
+def staff_list(request):
+    """Staff and their roles, for the security administrator."""
+    from guanxi.core.models import User
+
+    _secadmin_only(request)
+    staff = User.objects.select_related("org_unit").order_by("org_unit__path", "username")
+    query = request.GET.get("q", "").strip()
+    if query:
+        staff = staff.filter(Q(username__icontains=query) | Q(name__icontains=query))
+    return render(request, "core/staff_list.html", {"page": Paginator(staff, 50).get_page(request.GET.get("page")),
+                                                    "query": query})
+
+
+@login_required
+def staff_edit(request, username: str | None = None):
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+    from django.shortcuts import get_object_or_404, redirect
+    from django.utils.translation import gettext as _
+
+    from guanxi.core.forms import PasswordForm, StaffForm
+    from guanxi.core.models import OrgUnit, User
+    from guanxi.core.services import staff_manage, staff_set_password
+
+    _secadmin_only(request)
+    member = get_object_or_404(User, username=username) if username else None
+    units = list(OrgUnit.objects.all())
+    initial = {}
+    if member is not None:
+        initial = {"username": member.username, "name": member.name, "role": member.role,
+                   "org_code": member.org_unit.code if member.org_unit_id else "", "market_line": member.market_line,
+                   "is_active": member.is_active}
+    form = StaffForm(initial=initial, org_units=units, editing=member is not None)
+    password_form = PasswordForm()
+    if request.method == "POST" and "password" in request.POST and member is not None:
+        password_form = PasswordForm(request.POST)
+        if password_form.is_valid():
+            try:
+                staff_set_password(acting_user=request.user, user=member, password=password_form.cleaned_data["password"])
+            except ValidationError as exc:
+                for error in exc.message_dict.get("password", exc.messages):
+                    password_form.add_error("password", error)
+            else:
+                messages.success(request, _("Password set."))
+                return redirect("staff_edit", username=member.username)
+    elif request.method == "POST":
+        form = StaffForm(request.POST, initial=initial, org_units=units, editing=member is not None)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                user, _changed = staff_manage(acting_user=request.user, username=data["username"], name=data["name"],
+                                              role=data["role"], org_code=data["org_code"],
+                                              market_line=data["market_line"], is_active=data["is_active"])
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            else:
+                messages.success(request, _("Saved."))
+                return redirect("staff_edit", username=user.username)
+    return render(request, "core/staff_form.html", {"form": form, "member": member, "password_form": password_form})

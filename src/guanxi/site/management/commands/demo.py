@@ -27,4 +27,5 @@ class Command(BaseCommand):
         if no_serve:
             return
         self.stdout.write(f"\nGuanxi demo on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+        self.stdout.flush()
         server.serve(host="127.0.0.1", port=port)
