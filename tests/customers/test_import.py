@@ -243,3 +243,15 @@ def test_an_export_reimports_with_formula_guards_undone(tmp_path, bank, customer
     assert code == 0, out
     customers.alice_person.refresh_from_db()
     assert customers.alice_person.address == "=1+1 村"
+
+
+def test_validation_in_worker_processes_gives_the_same_result(messy, tmp_path):
+    from guanxi.customers.importing.customers import customers_import
+
+    outcome = customers_import(acting_user=None, path=messy.path, workers=2,
+                               errors_path=tmp_path / "parallel.errors.csv")
+    assert (outcome.created, outcome.rejected, outcome.duplicates_merged) == (3, 4, 1)
+    customer = Customer.objects.get(id_number=messy.duplicate_id)
+    assert customer.phone == "13700002222"  # order kept: the later row still wins
+    reasons = [row["错误原因"] for row in read_report(tmp_path / "parallel.errors.csv")]
+    assert len(reasons) == 4 and reasons[0].startswith("第3行")
