@@ -104,7 +104,7 @@ def step_baseline(path: str, tables: str) -> None:
 
     from guanxi.core.models import OrgUnit
     from guanxi.customers import search
-    from guanxi.customers.importing.customers import COLUMNS, DEFAULTS, HEADERS, _db_value
+    from guanxi.customers.importing.customers import COLUMNS, DEFAULTS, HEADERS, _db_row
     from guanxi.customers.importing.readers import open_tabular
     from guanxi.customers.models import MARKET_BY_TYPE
     from guanxi.customers.validation import clean_customer_input
@@ -122,7 +122,7 @@ def step_baseline(path: str, tables: str) -> None:
         values["market"] = MARKET_BY_TYPE[values["customer_type"]]
         row = dict(DEFAULTS)
         row.update({c: values[c] for c in values if c in COLUMNS})
-        customers.append([number, f"KH{number:010d}", *[_db_value(c, row[c]) for c in COLUMNS], "", now, now, None])
+        customers.append([number, f"KH{number:010d}", *_db_row(row), "", now, now, None])
         tokens.extend((token, number) for token in search.name_tokens(row["name"]))
         audits.append([now, None, "system", "customer.create", "customers.customer", str(number),
                        f"{row['name']} (KH{number:010d})", json.dumps({"name": [None, row["name"]]})])

@@ -11,6 +11,7 @@ plus the reason, ready to be corrected and imported again.
 from __future__ import annotations
 
 import collections
+import json
 import multiprocessing
 import os
 import threading
@@ -32,8 +33,8 @@ from guanxi.core.services import sequence_take
 from guanxi.core.validators import county_exists, normalize_text
 from guanxi.customers.importing.readers import open_tabular
 from guanxi.customers.importing.report import ErrorReport, default_report_path
-from guanxi.customers.models import MARKET_BY_TYPE, Customer, ImportRun
-from guanxi.customers.search import write_tokens
+from guanxi.customers.models import MARKET_BY_TYPE, Customer, ImportRun, NameToken
+from guanxi.customers.search import name_tokens, write_tokens
 from guanxi.customers.services import customer_number
 from guanxi.customers.signals import customers_bulk_registered
 from guanxi.customers.validation import MONEY_FIELDS, clean_customer_input
@@ -89,6 +90,13 @@ class ImportOutcome:
 _MONEY_SET = frozenset(MONEY_FIELDS)
 _COLUMN_SET = frozenset(COLUMNS)
 _BIRTH_DATE_INDEX = COLUMNS.index("birth_date")
+_INDEX = {column: index for index, column in enumerate(COLUMNS)}
+_AUDIT_INSERT = (
+    "INSERT INTO core_auditentry (created_at, actor_id, actor_username, action, object_type, object_id, "
+    "object_repr, changes, ip_address) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+# The change set arrives as JSON text, encoded in the worker processes.
+_AUDIT_INSERT_PG = _AUDIT_INSERT.replace("%s, %s)", "CAST(%s AS jsonb), %s)")
 _MONEY_INDEXES = [COLUMNS.index(field) for field in MONEY_FIELDS]
 
 
@@ -104,19 +112,25 @@ def _db_row(row: dict[str, Any]) -> list[Any]:
 _SEARCH_COLUMNS = frozenset({"name_pinyin", "name_initials", "phone_last4"})
 
 
-def _db_value(column: str, value: Any) -> Any:
-    """A cleaned value as the driver should receive it."""
-    if value is None:
-        return None
-    if column in _MONEY_SET:
-        return int(value * 100)  # cleaned amounts are Decimal with two places
-    if column == "birth_date":
-        return connection.ops.adapt_datefield_value(value)
-    return value
-
-
 def _comparable(value: Any) -> Any:
     return None if value is None else str(value)
+
+
+def _audit_changes(changed: dict[str, tuple]) -> dict[str, list]:
+    """Old → new per column for the audit log: money in yuan, identifiers masked, all plain JSON."""
+    out = {}
+    for column, (old, new) in changed.items():
+        if column in _SEARCH_COLUMNS:
+            continue
+        if column in SENSITIVE_FIELDS:
+            old, new = (mask_value(column, old) if old else old), (mask_value(column, new) if new else new)
+        elif column in _MONEY_SET:
+            old = None if old is None else f"{old / 100:.2f}"
+            new = None if new is None else f"{new / 100:.2f}"
+        elif column in ("birth_date",):
+            old, new = (None if old is None else str(old)), (None if new is None else str(new))
+        out["org_unit" if column == "org_unit_id" else column] = [old, new]
+    return out
 
 
 class _Writer:
@@ -140,7 +154,7 @@ class _Writer:
                     found[row[COLUMNS.index("id_number") + 2]] = row
         return found
 
-    def write(self, batch: dict[str, tuple[int, list[str], dict[str, Any], set[str]]],
+    def write(self, batch: dict[str, tuple[int, list[str], tuple]],
               reject: Callable[[int, list[str], str], None], run: ImportRun | None) -> None:
         now = timezone.now()
         now_db = connection.ops.adapt_datetimefield_value(now)
@@ -155,7 +169,7 @@ class _Writer:
                 )
                 for id_number, row in list(existing.items()):
                     if row[0] not in visible:
-                        line, raw, _values, _given = batch.pop(id_number)
+                        line, raw, _prepared = batch.pop(id_number)
                         del existing[id_number]
                         reject(line, raw, _("证件号码 %(value)s: this customer is already registered outside your "
                                             "data scope; ask its branch to update it")
@@ -163,18 +177,15 @@ class _Writer:
             new = [key for key in batch if key not in existing]
             numbers = iter(sequence_take(name="customer_no", count=len(new))) if new else iter(())
             inserts, audit_rows, updates_by_columns = [], [], {}
-            for id_number, (_line, _raw, values, given) in batch.items():
+            for id_number, (_line, _raw, (values, given, db_values, created_json, tokens)) in batch.items():
                 if id_number not in existing:
-                    row = dict(DEFAULTS)
-                    row.update({column: values[column] for column in values if column in _COLUMN_SET})
-                    row["customer_no"] = customer_number(next(numbers))
-                    inserts.append(row)
+                    inserts.append((customer_number(next(numbers)), values["name"], db_values, created_json, tokens))
                     continue
                 old = existing[id_number]
                 changed = {}
                 for column in given:
-                    new_value = _db_value(column, values[column])
-                    old_value = old[COLUMNS.index(column) + 2]
+                    index = _INDEX[column]
+                    new_value, old_value = db_values[index], old[index + 2]
                     if _comparable(new_value) != _comparable(old_value):
                         changed[column] = (old_value, new_value)
                 if not changed:
@@ -183,24 +194,29 @@ class _Writer:
                 key = tuple(sorted(changed))
                 updates_by_columns.setdefault(key, []).append((old[0], changed))
                 audit_rows.append(("customer.update", old[0], f"{values.get('name', old[3])} ({old[1]})",
-                                   self._changes(changed)))
+                                   json.dumps(_audit_changes(changed), ensure_ascii=False)))
             with connection.cursor() as cursor:
                 if inserts:
                     columns = ["customer_no", *COLUMNS, "products", "created_at", "updated_at", "created_by_id"]
                     marks = ", ".join(["%s"] * len(columns))
-                    db_rows = [[row["customer_no"], *_db_row(row), "", now_db, now_db, actor_id] for row in inserts]
                     cursor.executemany(
-                        f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES ({marks})", db_rows,  # noqa: S608
+                        f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+                        [[number, *db_values, "", now_db, now_db, actor_id]
+                         for number, _name, db_values, _json, _tokens in inserts],
                     )
-                    ids = dict(self._ids([row["id_number"] for row in inserts]))
-                    for row, db_row in zip(inserts, db_rows, strict=True):
-                        pk = ids[row["id_number"]]
-                        audit_rows.append(("customer.create", pk, f"{row['name']} ({row['customer_no']})",
-                                           self._changes({c: (None, v) for c, v in zip(COLUMNS, db_row[1:], strict=False)
-                                                          if v is not None and v != ""})))
-                    write_tokens([(ids[row["id_number"]], row["name"]) for row in inserts], replace=False)
-                    customers_bulk_registered.send(sender=Customer, customer_ids=list(ids.values()),
-                                                   acting_user=self.acting_user)
+                    ids = dict(self._ids([db_values[_INDEX["id_number"]] for _n, _m, db_values, _j, _t in inserts]))
+                    pks = []
+                    token_rows = []
+                    for number, name, db_values, created_json, tokens in inserts:
+                        pk = ids[db_values[_INDEX["id_number"]]]
+                        pks.append(pk)
+                        audit_rows.append(("customer.create", pk, f"{name} ({number})", created_json))
+                        token_rows.extend((token, pk) for token in tokens)
+                    cursor.executemany(
+                        f"INSERT INTO {NameToken._meta.db_table} (token, customer_id) VALUES (%s, %s)",  # noqa: S608
+                        token_rows,
+                    )
+                    customers_bulk_registered.send(sender=Customer, customer_ids=pks, acting_user=self.acting_user)
                 renamed = []
                 for columns, rows in updates_by_columns.items():
                     assignments = ", ".join(f"{c} = %s" for c in columns)
@@ -213,11 +229,9 @@ class _Writer:
                 write_tokens(renamed, replace=True)
                 if audit_rows:
                     ip = _client_ip.get()
-                    cursor.executemany(
-                        "INSERT INTO core_auditentry (created_at, actor_id, actor_username, action, object_type, "
-                        "object_id, object_repr, changes, ip_address) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    cursor.executemany(_AUDIT_INSERT_PG if connection.vendor == "postgresql" else _AUDIT_INSERT,
                         [[now_db, actor_id, actor_name, action, "customers.customer", str(pk), text[:200],
-                          connection.ops.adapt_json_value(changes, None), ip]
+                          changes, ip]
                          for action, pk, text, changes in audit_rows],
                     )
             self.outcome.created += len(inserts)
@@ -228,23 +242,6 @@ class _Writer:
                     rows_updated=self.outcome.updated, rows_unchanged=self.outcome.unchanged,
                     rows_rejected=self.outcome.rejected,
                 )
-
-    @staticmethod
-    def _changes(changed: dict[str, tuple]) -> dict[str, list]:
-        """Old → new per column for the audit log: money in yuan, identifiers masked, all plain JSON."""
-        out = {}
-        for column, (old, new) in changed.items():
-            if column in _SEARCH_COLUMNS:
-                continue
-            if column in SENSITIVE_FIELDS:
-                old, new = (mask_value(column, old) if old else old), (mask_value(column, new) if new else new)
-            elif column in _MONEY_SET:
-                old = None if old is None else f"{old / 100:.2f}"
-                new = None if new is None else f"{new / 100:.2f}"
-            elif column in ("birth_date",):
-                old, new = (None if old is None else str(old)), (None if new is None else str(new))
-            out["org_unit" if column == "org_unit_id" else column] = [old, new]
-        return out
 
     def _ids(self, id_numbers: list[str]):
         with connection.cursor() as cursor:
@@ -293,8 +290,13 @@ class _RowContext:
     allowed_units: set[str] | None
 
 
-def _prepare_row(raw: list[str], ctx: _RowContext) -> tuple[dict[str, Any], set[str]] | str:
-    """Validate one row: (model values, columns it sets) or the reason it is refused."""
+def _prepare_row(raw: list[str], ctx: _RowContext) -> tuple | str:
+    """Validate one row, or say why it is refused.
+
+    Everything that does not depend on the database is done here (and so in the worker
+    processes): the driver-ready values, the audit change set of a creation, the name tokens.
+    Returns (values, columns it sets, db values in COLUMNS order, creation audit JSON, tokens).
+    """
     data = {name: _unneutralise(raw[index]) if index < len(raw) else "" for index, name in ctx.mapping}
     given = {name: value for name, value in data.items() if value.strip() or name in REQUIRED}
     try:
@@ -316,7 +318,11 @@ def _prepare_row(raw: list[str], ctx: _RowContext) -> tuple[dict[str, Any], set[
     if "phone" in columns:
         columns.add("phone_last4")
     columns.discard("id_number")
-    return values, columns
+    row = dict(DEFAULTS)
+    row.update({column: values[column] for column in values if column in _COLUMN_SET})
+    db_values = _db_row(row)
+    created = {c: (None, v) for c, v in zip(COLUMNS, db_values, strict=True) if v is not None and v != ""}
+    return values, columns, db_values, json.dumps(_audit_changes(created), ensure_ascii=False), name_tokens(values["name"])
 
 
 _WORKER_CONTEXT: _RowContext | None = None
@@ -437,7 +443,7 @@ def customers_import(
             outcome.first_errors.append(_("line %(line)d: %(reason)s") % {"line": line, "reason": reason})
 
     context = _RowContext(mapping=mapping, header_of=header_of, units=units, allowed_units=allowed_units)
-    batch: dict[str, tuple[int, list[str], dict[str, Any], set[str]]] = {}
+    batch: dict[str, tuple[int, list[str], tuple]] = {}
     valid_rows = 0
     try:
         for line, raw, prepared in _prepared_rows(tabular, context, workers):
@@ -446,13 +452,12 @@ def customers_import(
                 reject(line, raw, prepared)
                 continue
             valid_rows += 1
-            values, columns = prepared
-            id_number = values["id_number"]
+            id_number = prepared[0]["id_number"]
             if id_number in batch:
                 # The later row wins; a duplicate in an earlier batch is simply updated again.
                 outcome.duplicates_merged += 1
                 del batch[id_number]
-            batch[id_number] = (line, raw, values, columns)
+            batch[id_number] = (line, raw, prepared)
             if len(batch) >= batch_size:
                 if not dry_run:
                     writer.write(batch, reject, run)
