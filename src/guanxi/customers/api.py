@@ -230,3 +230,148 @@ def customer_import_errors(request, run_id: int):
 
     path = import_error_report(import_run_get(user=request.user, pk=run_id))
     return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+# --- suspected duplicates and merges (customers.duplicates) ---
+
+from guanxi.customers import duplicates  # noqa: E402  (this section was appended to the module)
+
+
+def _row_counts(entries: list) -> dict[str, int]:
+    """{model label: rows} of a merge's list of [model label, field, pk]."""
+    counts: dict[str, int] = {}
+    for label, *_rest in entries:
+        counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+class DuplicateCustomerOut(Schema):
+    id: int
+    customer_no: str
+    customer_type: str
+    name: str
+    id_number: str
+    phone: str
+    org_code: str
+    owner: str | None
+
+    @staticmethod
+    def resolve_id_number(obj: Customer) -> str:
+        return obj.masked_id_number
+
+    @staticmethod
+    def resolve_phone(obj: Customer) -> str:
+        return obj.masked_phone
+
+    @staticmethod
+    def resolve_org_code(obj: Customer) -> str:
+        return obj.org_unit.code
+
+    @staticmethod
+    def resolve_owner(obj: Customer) -> str | None:
+        owner = selectors.customer_owner(obj)
+        return owner.username if owner else None
+
+
+class DuplicateGroupOut(Schema):
+    reason: str
+    reason_label: str
+    size: int
+    customers: list[DuplicateCustomerOut]
+
+
+class DuplicatePageOut(Schema):
+    """One page of groups; there is no total (counting every group would scan the whole scope)."""
+
+    items: list[DuplicateGroupOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class MergeIn(Schema):
+    absorb_id: int
+    reason: str = ""
+
+
+class MergeOut(Schema):
+    id: int
+    keep_id: int
+    keep_customer_no: str
+    absorbed_id: int
+    absorbed_customer_no: str
+    merged_by: str
+    reason: str
+    created_at: datetime
+    moved: dict[str, int]
+    left_with_absorbed: dict[str, int]
+    filled: list[str]
+    reverted_at: datetime | None
+    reverted_by: str | None
+
+    @staticmethod
+    def resolve_keep_customer_no(obj) -> str:
+        return obj.keep.customer_no
+
+    @staticmethod
+    def resolve_absorbed_customer_no(obj) -> str:
+        return obj.absorbed.customer_no
+
+    @staticmethod
+    def resolve_merged_by(obj) -> str:
+        return obj.merged_by.username
+
+    @staticmethod
+    def resolve_moved(obj) -> dict[str, int]:
+        return _row_counts(obj.moved)
+
+    @staticmethod
+    def resolve_left_with_absorbed(obj) -> dict[str, int]:
+        return _row_counts(obj.left_with_absorbed)
+
+    @staticmethod
+    def resolve_filled(obj) -> list[str]:
+        return list(obj.filled)
+
+    @staticmethod
+    def resolve_reverted_by(obj) -> str | None:
+        return obj.reverted_by.username if obj.reverted_by else None
+
+
+@router.get("/duplicates", response=DuplicatePageOut)
+def customer_duplicates(request, reason: str = "", limit: int = 25, offset: int = 0):
+    """Suspected duplicate groups in the caller's scope (`reason`: same_name_phone, same_phone, same_person_id_body).
+
+    Paged by `limit`/`offset` without a total; `next_offset` is null on the last page.
+    """
+    limit, offset = max(1, min(limit, duplicates.MAX_PAGE_SIZE)), max(0, offset)
+    groups, has_next = duplicates.duplicate_groups(user=request.user, reason=reason, offset=offset, limit=limit)
+    return {"items": groups, "limit": limit, "offset": offset, "next_offset": offset + limit if has_next else None}
+
+
+@router.post("/{int:customer_id}/merge", response={201: MergeOut})
+def customer_merge(request, customer_id: int, payload: MergeIn):
+    """Merge customer `absorb_id` into this one (both in the caller's scope); audited and reversible."""
+    keep = selectors.customer_get(user=request.user, pk=customer_id)
+    absorb = selectors.customer_get(user=request.user, pk=payload.absorb_id)
+    merge = duplicates.customer_merge(acting_user=request.user, keep=keep, absorb=absorb, reason=payload.reason)
+    return Status(201, merge)
+
+
+@router.get("/merges", response=list[MergeOut])
+@paginate(LimitOffsetPagination)
+def customer_merge_list(request):
+    """Merges whose kept customer is in the caller's scope, newest first."""
+    return duplicates.merge_list(user=request.user)
+
+
+@router.get("/merges/{int:merge_id}", response=MergeOut)
+def customer_merge_detail(request, merge_id: int):
+    return duplicates.merge_get(user=request.user, pk=merge_id)
+
+
+@router.post("/merges/{int:merge_id}/revert", response=MergeOut)
+def customer_merge_revert(request, merge_id: int):
+    """Undo a merge; a second revert is refused (422)."""
+    merge = duplicates.merge_get(user=request.user, pk=merge_id)
+    return duplicates.customer_merge_revert(acting_user=request.user, merge=merge)

@@ -52,23 +52,26 @@ class CustomerQuerySet(models.QuerySet):
 
         manager / teller: the customers actively assigned to them; branch head and credit
         approver: their org unit's subtree; line department: its market line bank-wide;
-        auditor: everything (read-only); the three administrators and anyone without a
-        role: nothing. A customer without an owner is therefore seen only by the heads of
-        its unit (and above), never by everyone.
+        auditor: everything (read-only), merged-away customers included; the three
+        administrators and anyone without a role: nothing. A customer without an owner is
+        therefore seen only by the heads of its unit (and above), never by everyone. A
+        customer merged into another is seen by the auditor only.
         """
         if user is None or not user.is_authenticated or not user.is_active:
             return self.none()
         role = user.role
+        if role == Role.AUDITOR:
+            return self.all()
+        # A customer merged into another (`customers.duplicates`) lives on only for the auditor.
+        current = self.filter(merged_into__isnull=True)
         if role in OWN_SCOPE_ROLES:
-            return self.filter(assignments__owner=user, assignments__active=True)
+            return current.filter(assignments__owner=user, assignments__active=True)
         if role in SUBTREE_SCOPE_ROLES:
             if user.org_unit_id is None:
                 return self.none()
-            return self.filter(org_unit__path__startswith=user.org_unit.path)
+            return current.filter(org_unit__path__startswith=user.org_unit.path)
         if role == Role.LINE_DEPT:
-            return self.filter(market=user.market_line) if user.market_line else self.none()
-        if role == Role.AUDITOR:
-            return self.all()
+            return current.filter(market=user.market_line) if user.market_line else self.none()
         return self.none()
 
     def search(self, text: str) -> CustomerQuerySet:
@@ -150,6 +153,10 @@ class Customer(models.Model):
     created_at = models.DateTimeField(_("registered at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Set when this record was merged into another (`customers.duplicates.customer_merge`), cleared on revert.
+    merged_into = models.ForeignKey("self", verbose_name=_("merged into"), null=True, blank=True, editable=False,
+                                    on_delete=models.PROTECT, related_name="merged_from")
+    merged_at = models.DateTimeField(_("merged at"), null=True, blank=True, editable=False)
 
     objects = CustomerQuerySet.as_manager()
 
@@ -323,3 +330,50 @@ class NameToken(models.Model):
 
     def __str__(self) -> str:
         return self.token
+
+
+class CustomerMerge(models.Model):
+    """One merge of a suspected duplicate (`absorbed`) into the record that stays (`keep`).
+
+    Written only by `customers.duplicates.customer_merge` / `customer_merge_revert`. It records
+    exactly what the merge changed, so that it can be reverted: `moved` lists the related rows
+    moved from the absorbed record to the kept one as `[model label, field name, pk]`;
+    `left_with_absorbed` the rows that stayed because the kept record already had their
+    unique counterpart (e.g. a balance snapshot of the same day); `filled` the kept record's
+    blank fields that were filled, with their old value, and `filled_with` the value put
+    in; `assignment` what happened to the absorbed record's active owner. Invariant (held by
+    the database): a customer is absorbed by at most one merge that is not reverted.
+    """
+
+    keep = models.ForeignKey(Customer, verbose_name=_("kept customer"), on_delete=models.PROTECT,
+                             related_name="merges_kept")
+    absorbed = models.ForeignKey(Customer, verbose_name=_("absorbed customer"), on_delete=models.PROTECT,
+                                 related_name="merges_absorbed")
+    merged_by = models.ForeignKey(User, verbose_name=_("merged by"), on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(_("reason"), max_length=500)
+    created_at = models.DateTimeField(_("merged at"), default=timezone.now)
+    moved = models.JSONField(_("moved rows"), default=list, blank=True)
+    left_with_absorbed = models.JSONField(_("rows kept with the absorbed record"), default=list, blank=True)
+    filled = models.JSONField(_("filled fields (old values)"), default=dict, blank=True)
+    filled_with = models.JSONField(_("filled fields (new values)"), default=dict, blank=True)
+    assignment = models.JSONField(_("owner handling"), default=dict, blank=True)
+    reverted_at = models.DateTimeField(_("reverted at"), null=True, blank=True)
+    reverted_by = models.ForeignKey(User, verbose_name=_("reverted by"), null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("customer merge")
+        verbose_name_plural = _("customer merges")
+        constraints = [
+            models.CheckConstraint(condition=~Q(keep=models.F("absorbed")), name="merge_keeps_another_customer"),
+            models.UniqueConstraint(fields=["absorbed"], condition=Q(reverted_at__isnull=True),
+                                    name="one_open_merge_per_absorbed_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.absorbed_id} → {self.keep_id}"
+
+    @property
+    def reverted(self) -> bool:
+        return self.reverted_at is not None

@@ -15,4 +15,7 @@ urlpatterns = [
     path("<int:customer_id>/reveal/<str:field>/", views.customer_reveal, name="reveal"),
     path("<int:customer_id>/members/", views.member_add, name="member_add"),
     path("export/", views.customer_export, name="export"),
+    path("duplicates/", views.duplicate_list, name="duplicates"),
+    path("duplicates/merge/", views.merge_confirm, name="merge_confirm"),
+    path("merges/<int:merge_id>/revert/", views.merge_revert, name="merge_revert"),
 ]

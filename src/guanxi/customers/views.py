@@ -241,3 +241,83 @@ def import_errors(request, run_id: int):
 
     path = import_error_report(import_run_get(user=request.user, pk=run_id))
     return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+# --- suspected duplicates and merges (customers.duplicates) ---
+
+from django.http import Http404  # noqa: E402  (this section was appended to the module)
+
+from guanxi.core.paging import Page  # noqa: E402
+from guanxi.customers import duplicates  # noqa: E402
+
+
+def _customer_param(request, params, name: str):
+    """The customer whose id is in `params[name]`, through the user's scope (404 when absent or not theirs)."""
+    try:
+        pk = int(params.get(name, ""))
+    except ValueError:
+        raise Http404 from None
+    return selectors.customer_get(user=request.user, pk=pk)
+
+
+@login_required
+@require_GET
+def duplicate_list(request):
+    """Suspected duplicate groups in the user's scope, a merge form per group, and the merge history."""
+    reason = request.GET.get("reason", "")
+    if reason not in duplicates.DuplicateReason.values:
+        reason = ""
+    per_page = 20
+    try:
+        number = max(1, int(request.GET.get("page") or 1))
+    except ValueError:
+        number = 1
+    groups, has_next = duplicates.duplicate_groups(user=request.user, reason=reason,
+                                                   offset=(number - 1) * per_page, limit=per_page)
+    merges = page_of(duplicates.merge_list(user=request.user), request.GET.get("merges_page"), per_page=10)
+    return render(request, "customers/duplicates.html", {
+        "page": Page(object_list=groups, number=number, per_page=per_page, has_next=has_next),
+        "reason": reason, "reasons": duplicates.DuplicateReason.choices, "merges": merges,
+        "can_merge": duplicates.can_merge_customers(request.user),
+    })
+
+
+@login_required
+def merge_confirm(request):
+    """Review what merging one customer into another will move (GET), then merge (POST, with a reason)."""
+    params = request.POST if request.method == "POST" else request.GET
+    keep = _customer_param(request, params, "keep_id")
+    absorb = _customer_param(request, params, "absorb_id")
+    reason = params.get("reason", "")
+    errors: dict[str, list[str]] = {}
+    plan = None
+    try:
+        plan = duplicates.customer_merge_preview(acting_user=request.user, keep=keep, absorb=absorb)
+    except ValidationError as exc:
+        errors = exc.message_dict
+    if request.method == "POST" and not errors:
+        try:
+            merge = duplicates.customer_merge(acting_user=request.user, keep=keep, absorb=absorb, reason=reason)
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            messages.success(request, _("%(absorbed)s was merged into %(keep)s.")
+                             % {"absorbed": merge.absorbed.customer_no, "keep": merge.keep.customer_no})
+            return redirect("customers:detail", customer_id=keep.pk)
+    return render(request, "customers/duplicates_confirm.html", {
+        "keep": keep, "absorb": absorb, "reason": reason, "plan": plan, "errors": errors,
+    }, status=422 if errors else 200)
+
+
+@login_required
+@require_POST
+def merge_revert(request, merge_id: int):
+    merge = duplicates.merge_get(user=request.user, pk=merge_id)
+    try:
+        duplicates.customer_merge_revert(acting_user=request.user, merge=merge)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("The merge of %(absorbed)s into %(keep)s was reverted.")
+                         % {"absorbed": merge.absorbed.customer_no, "keep": merge.keep.customer_no})
+    return redirect("customers:duplicates")

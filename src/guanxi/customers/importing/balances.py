@@ -203,13 +203,27 @@ def balances_import(
 
 
 def _lookup(cursor, column: str, keys: list[str]) -> dict[str, int]:
+    """Customer ids by identifier or number; a merged-away record maps to the customer that survives."""
     found: dict[str, int] = {}
+    merged: dict[str, int] = {}
     table = Customer._meta.db_table
     for start in range(0, len(keys), 900):
         chunk = keys[start : start + 900]
         marks = ", ".join(["%s"] * len(chunk))
-        cursor.execute(f"SELECT {column}, id FROM {table} WHERE {column} IN ({marks})", chunk)  # noqa: S608
-        found.update(dict(cursor.fetchall()))
+        cursor.execute(f"SELECT {column}, id, merged_into_id FROM {table} WHERE {column} IN ({marks})", chunk)  # noqa: S608
+        for key, pk, merged_into in cursor.fetchall():
+            if merged_into is None:
+                found[key] = pk
+            else:
+                merged[key] = merged_into
+    for key, pk in merged.items():
+        for _hop in range(10):
+            cursor.execute(f"SELECT merged_into_id FROM {table} WHERE id = %s", [pk])  # noqa: S608
+            next_pk = cursor.fetchone()[0]
+            if next_pk is None:
+                found[key] = pk
+                break
+            pk = next_pk
     return found
 
 

@@ -142,17 +142,34 @@ class _Writer:
         self.table = Customer._meta.db_table
         self.scope_checked = acting_user is not None and bool(acting_user.role)
 
-    def _existing(self, id_numbers: list[str]) -> dict[str, tuple]:
+    def _existing(self, id_numbers: list[str]) -> tuple[dict[str, tuple], set[str]]:
+        """Known customers by identifier; a merged-away record stands for the customer it was merged into.
+
+        Returns the rows and the identifiers that were redirected that way.
+        """
         found: dict[str, tuple] = {}
+        merged: dict[str, int] = {}
         select = ", ".join(["id", "customer_no", *COLUMNS])
         with connection.cursor() as cursor:
             for start in range(0, len(id_numbers), 900):
                 chunk = id_numbers[start : start + 900]
                 marks = ", ".join(["%s"] * len(chunk))
-                cursor.execute(f"SELECT {select} FROM {self.table} WHERE id_number IN ({marks})", chunk)  # noqa: S608
+                cursor.execute(f"SELECT {select}, merged_into_id FROM {self.table} "  # noqa: S608
+                               f"WHERE id_number IN ({marks})", chunk)
                 for row in cursor.fetchall():
-                    found[row[COLUMNS.index("id_number") + 2]] = row
-        return found
+                    if row[-1] is not None:
+                        merged[row[_INDEX["id_number"] + 2]] = row[-1]
+                    else:
+                        found[row[_INDEX["id_number"] + 2]] = row[:-1]
+            for id_number, pk in merged.items():
+                for _hop in range(10):  # follow A → B → C merges to the customer that survives
+                    cursor.execute(f"SELECT {select}, merged_into_id FROM {self.table} WHERE id = %s", [pk])  # noqa: S608
+                    row = cursor.fetchone()
+                    if row[-1] is None:
+                        found[id_number] = row[:-1]
+                        break
+                    pk = row[-1]
+        return found, set(merged)
 
     def write(self, batch: dict[str, tuple[int, list[str], tuple]],
               reject: Callable[[int, list[str], str], None], run: ImportRun | None) -> None:
@@ -161,7 +178,7 @@ class _Writer:
         actor_id = self.acting_user.pk if self.acting_user else None
         actor_name = self.acting_user.username if self.acting_user else "system"
         with transaction.atomic():
-            existing = self._existing(list(batch))
+            existing, redirected = self._existing(list(batch))
             if self.scope_checked and existing:
                 visible = set(
                     Customer.objects.visible_to(self.acting_user)
@@ -183,6 +200,9 @@ class _Writer:
                     continue
                 old = existing[id_number]
                 changed = {}
+                if id_number in redirected:
+                    # A row for a merged-away record updates the survivor, but never its identity.
+                    given = given - {"birth_date", "gender", "customer_type", "market"}
                 for column in given:
                     index = _INDEX[column]
                     new_value, old_value = db_values[index], old[index + 2]
