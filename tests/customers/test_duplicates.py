@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from guanxi.core.models import AuditEntry
 from guanxi.core.services import token_create
@@ -329,7 +330,7 @@ def test_a_second_revert_is_refused(bank, pair):
     duplicates.customer_merge_revert(acting_user=bank.alice, merge=merge)
     with pytest.raises(ValidationError) as caught:
         duplicates.customer_merge_revert(acting_user=bank.alice, merge=merge)
-    assert "already reverted" in caught.value.message_dict["merge"][0]
+    assert "撤销" in caught.value.message_dict["merge"][0]  # "this merge was already reverted on … by …"
     assert AuditEntry.objects.filter(action="customer.merge_revert").count() == 1
 
 
@@ -340,7 +341,7 @@ def test_a_merge_into_a_customer_merged_away_since_is_reverted_last(bank, pair):
     first = _merge(bank.alice, keep, absorb)
     final = CustomerFactory(org_unit=bank.b1, customer_type="farmer", owner=bank.alice, name="刘德明")
     second = _merge(bank.alice, final, keep)
-    with pytest.raises(ValidationError, match="revert that merge first"):
+    with translation.override("en"), pytest.raises(ValidationError, match="revert that merge first"):
         duplicates.customer_merge_revert(acting_user=bank.alice, merge=first)
     duplicates.customer_merge_revert(acting_user=bank.alice, merge=second)
     duplicates.customer_merge_revert(acting_user=bank.alice, merge=first)
@@ -466,7 +467,7 @@ def test_the_history_lists_merges_and_reverts_them(login, bank, pair):
     page = client.get("/customers/duplicates/").content.decode()
     assert f"/customers/merges/{merge.pk}/revert/" not in page
     response = client.post(f"/customers/merges/{merge.pk}/revert/", follow=True)
-    assert "already reverted" in response.content.decode()
+    assert "已于" in response.content.decode() and "撤销" in response.content.decode()
 
 
 def test_another_managers_merge_is_404_to_revert(login, bank, pair):

@@ -130,7 +130,7 @@ def test_an_auditor_exports_unmasked_and_it_is_audited_as_such(bank, customers):
 
 
 def test_a_line_department_may_not_export_unmasked(bank, customers):
-    with pytest.raises(PermissionDenied, match="full ID numbers"):
+    with pytest.raises(PermissionDenied, match="完整的证件号码"):
         export(bank.lena, unmasked=True)
     assert not export_entries().exists()
 

@@ -91,7 +91,7 @@ def test_every_refused_row_is_reported_with_its_line_column_and_reason(messy):
     report = read_report(messy.path.with_name("登记表.errors.csv"))
     reasons = {row["客户名称"]: row["错误原因"] for row in report}
     assert set(reasons) == {"李秀英", "张伟", "某某", "赵六"}
-    assert reasons["李秀英"].startswith("第3行") and "证件号码" in reasons["李秀英"] and "Excel" in reasons["李秀英"]
+    assert reasons["李秀英"].startswith("第 3 行") and "证件号码" in reasons["李秀英"] and "Excel" in reasons["李秀英"]
     assert "证件号码" in reasons["张伟"] and "校验码" in reasons["张伟"]
     assert "客户类型" in reasons["某某"]
     assert "所属机构" in reasons["赵六"] and "手机号码" in reasons["赵六"] and "存款余额" in reasons["赵六"]
@@ -254,4 +254,4 @@ def test_validation_in_worker_processes_gives_the_same_result(messy, tmp_path):
     customer = Customer.objects.get(id_number=messy.duplicate_id)
     assert customer.phone == "13700002222"  # order kept: the later row still wins
     reasons = [row["错误原因"] for row in read_report(tmp_path / "parallel.errors.csv")]
-    assert len(reasons) == 4 and reasons[0].startswith("第3行")
+    assert len(reasons) == 4 and reasons[0].startswith("第 3 行")

@@ -32,8 +32,8 @@ class MemberOut(Schema):
         return obj.masked_phone
 
 
-class CustomerOut(Schema):
-    """A customer as the API shows it: ID number and phone always masked (reveal is explicit)."""
+class CustomerSummaryOut(Schema):
+    """The identifying fields of a customer: ID number and phone always masked (reveal is explicit)."""
 
     id: int
     customer_no: str
@@ -42,24 +42,7 @@ class CustomerOut(Schema):
     id_number: str
     phone: str
     org_code: str
-    status: str
-    address: str
-    industry: str
-    market: str
-    birth_date: date | None
-    age: int | None
-    gender: str
-    annual_income: Decimal | None
-    total_assets: Decimal | None
-    total_liabilities: Decimal | None
-    household_size: int | None
-    guarantee_type: str
-    notes: str
-    deposit_balance: Decimal
-    loan_balance: Decimal
     owner: str | None
-    created_at: datetime
-    updated_at: datetime
 
     @staticmethod
     def resolve_id_number(obj: Customer) -> str:
@@ -77,6 +60,28 @@ class CustomerOut(Schema):
     def resolve_owner(obj: Customer) -> str | None:
         owner = selectors.customer_owner(obj)
         return owner.username if owner else None
+
+
+class CustomerOut(CustomerSummaryOut):
+    """A customer as the API shows it."""
+
+    status: str
+    address: str
+    industry: str
+    market: str
+    birth_date: date | None
+    age: int | None
+    gender: str
+    annual_income: Decimal | None
+    total_assets: Decimal | None
+    total_liabilities: Decimal | None
+    household_size: int | None
+    guarantee_type: str
+    notes: str
+    deposit_balance: Decimal
+    loan_balance: Decimal
+    created_at: datetime
+    updated_at: datetime
 
 
 class CustomerDetailOut(CustomerOut):
@@ -245,32 +250,8 @@ def _row_counts(entries: list) -> dict[str, int]:
     return counts
 
 
-class DuplicateCustomerOut(Schema):
-    id: int
-    customer_no: str
-    customer_type: str
-    name: str
-    id_number: str
-    phone: str
-    org_code: str
-    owner: str | None
-
-    @staticmethod
-    def resolve_id_number(obj: Customer) -> str:
-        return obj.masked_id_number
-
-    @staticmethod
-    def resolve_phone(obj: Customer) -> str:
-        return obj.masked_phone
-
-    @staticmethod
-    def resolve_org_code(obj: Customer) -> str:
-        return obj.org_unit.code
-
-    @staticmethod
-    def resolve_owner(obj: Customer) -> str | None:
-        owner = selectors.customer_owner(obj)
-        return owner.username if owner else None
+class DuplicateCustomerOut(CustomerSummaryOut):
+    pass
 
 
 class DuplicateGroupOut(Schema):

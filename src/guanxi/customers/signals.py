@@ -8,3 +8,7 @@ customer_registered = Signal()
 
 # Sent once per import batch with the primary keys of the newly registered customers.
 customers_bulk_registered = Signal()
+
+# Sent once at the end of a balance-feed import that wrote something (not a dry run), with
+# `run`, `acting_user` and `as_of_dates` (the sorted feed dates loaded); segmentation recomputes.
+balances_imported = Signal()

@@ -24,9 +24,11 @@ from guanxi.core import audit
 from guanxi.core.masking import mask_value
 from guanxi.core.models import User
 from guanxi.core.validators import convert_15_to_18, normalize_identifier, normalize_text
+from guanxi.customers.importing.common import ImportOutcome, map_columns, rejector
 from guanxi.customers.importing.readers import open_tabular
 from guanxi.customers.importing.report import ErrorReport, default_report_path
 from guanxi.customers.models import BalanceSnapshot, Customer, ImportRun
+from guanxi.customers.signals import balances_imported
 from guanxi.customers.validation import parse_amount
 
 HEADERS = {
@@ -39,29 +41,10 @@ _PRODUCT_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,19}$")
 
 
 @dataclass
-class BalanceOutcome:
-    run: ImportRun | None
-    rows_read: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    duplicates_merged: int = 0
+class BalanceOutcome(ImportOutcome):
     unknown_customers: int = 0
-    unknown_columns: list[str] = field(default_factory=list)
-    missing_columns: list[str] = field(default_factory=list)
-    error_report: Path | None = None
-    first_errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
     current_moved: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.rejected == 0 and not self.missing_columns
-
-    @property
-    def taken(self) -> int:
-        return self.created + self.updated + self.unchanged
+    as_of_dates: set[date] = field(default_factory=set)  # feed dates written (for `balances_imported`)
 
     @property
     def extra_lines(self) -> list[str]:
@@ -126,15 +109,7 @@ def balances_import(
     started = time.monotonic()
     tabular = open_tabular(path)
     outcome = BalanceOutcome(run=None)
-    mapping: list[tuple[int, str]] = []
-    header_of: dict[str, str] = {}
-    for index, title in enumerate(tabular.header):
-        key = HEADERS.get(title) or HEADERS.get(title.lower())
-        if key and key not in header_of:
-            mapping.append((index, key))
-            header_of[key] = title
-        elif title and title not in IGNORED_HEADERS:
-            outcome.unknown_columns.append(title)
+    mapping, header_of = map_columns(tabular.header, HEADERS, IGNORED_HEADERS, outcome)
     if "id_number" not in header_of and "customer_no" not in header_of:
         outcome.missing_columns.append("id_number / customer_no")
     outcome.missing_columns += [n for n in ("as_of", "deposit_balance", "loan_balance") if n not in header_of]
@@ -148,11 +123,7 @@ def balances_import(
     outcome.error_report = errors_path or default_report_path(path)
     report = ErrorReport(outcome.error_report, tabular.header)
 
-    def reject(line: int, raw: list[str], reason: str) -> None:
-        outcome.rejected += 1
-        report.add(raw, f"第{line}行 {reason}")
-        if len(outcome.first_errors) < 20:
-            outcome.first_errors.append(_("line %(line)d: %(reason)s") % {"line": line, "reason": reason})
+    reject = rejector(outcome, report)
 
     batch: dict[tuple[str, date], tuple[int, list[str], dict[str, Any]]] = {}
     try:
@@ -199,6 +170,8 @@ def balances_import(
             rows_created=outcome.created, rows_updated=outcome.updated, rows_unchanged=outcome.unchanged,
             rows_rejected=outcome.rejected, error_report=str(outcome.error_report or ""),
         )
+        balances_imported.send(sender=ImportRun, run=run, acting_user=acting_user,
+                               as_of_dates=sorted(outcome.as_of_dates))
     return outcome
 
 
@@ -283,6 +256,7 @@ def _write(batch, outcome: BalanceOutcome, reject, run, acting_user, dry_run: bo
             "loan_officer_id = %s, balance_as_of = %s WHERE id = %s AND (balance_as_of IS NULL OR balance_as_of <= %s)",
             current)
         outcome.current_moved += max(cursor.rowcount, 0) if cursor.rowcount is not None else 0
+        outcome.as_of_dates.update(v["as_of"] for _pk, v in rows)
         outcome.created += len(inserts)
         outcome.updated += len(updates)
         audit.record(actor=acting_user, action="balances.import", object_type="customers.importrun",

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from guanxi.core.masking import SENSITIVE_FIELDS, mask_value
 from guanxi.core.models import OrgUnit, User
 from guanxi.core.services import sequence_take
 from guanxi.core.validators import county_exists, normalize_text
+from guanxi.customers.importing.common import ImportOutcome, map_columns, rejector
 from guanxi.customers.importing.readers import open_tabular
 from guanxi.customers.importing.report import ErrorReport, default_report_path
 from guanxi.customers.models import MARKET_BY_TYPE, Customer, ImportRun, NameToken
@@ -61,30 +62,6 @@ DEFAULTS: dict[str, Any] = {
     "annual_income": None, "total_assets": None, "total_liabilities": None, "household_size": None,
     "guarantee_type": "", "notes": "", "deposit_balance": 0, "loan_balance": 0, "phone_last4": "",
 }
-
-
-@dataclass
-class ImportOutcome:
-    run: ImportRun | None
-    rows_read: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    duplicates_merged: int = 0
-    unknown_columns: list[str] = field(default_factory=list)
-    missing_columns: list[str] = field(default_factory=list)
-    error_report: Path | None = None
-    first_errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.rejected == 0 and not self.missing_columns
-
-    @property
-    def taken(self) -> int:
-        return self.created + self.updated + self.unchanged
 
 
 _MONEY_SET = frozenset(MONEY_FIELDS)
@@ -423,15 +400,7 @@ def customers_import(
     started = time.monotonic()
     tabular = open_tabular(path)
     outcome = ImportOutcome(run=None)
-    mapping: list[tuple[int, str]] = []
-    header_of: dict[str, str] = {}
-    for index, title in enumerate(tabular.header):
-        key = HEADERS.get(title) or HEADERS.get(title.lower())
-        if key and key not in header_of:
-            mapping.append((index, key))
-            header_of[key] = title
-        elif title and title not in IGNORED_HEADERS and title.lower() not in IGNORED_HEADERS:
-            outcome.unknown_columns.append(title)
+    mapping, header_of = map_columns(tabular.header, HEADERS, IGNORED_HEADERS, outcome)
     outcome.missing_columns = [name for name in REQUIRED if name not in header_of]
     if outcome.missing_columns:
         tabular.close()
@@ -456,11 +425,7 @@ def customers_import(
     if acting_user is not None and acting_user.role and acting_user.org_unit_id and acting_user.role != "line_dept":
         allowed_units = {unit.code for unit in OrgUnit.objects.subtree(acting_user.org_unit)}
 
-    def reject(line: int, raw: list[str], reason: str) -> None:
-        outcome.rejected += 1
-        report.add(raw, f"第{line}行 {reason}")
-        if len(outcome.first_errors) < 20:
-            outcome.first_errors.append(_("line %(line)d: %(reason)s") % {"line": line, "reason": reason})
+    reject = rejector(outcome, report)
 
     context = _RowContext(mapping=mapping, header_of=header_of, units=units, allowed_units=allowed_units)
     batch: dict[str, tuple[int, list[str], tuple]] = {}
