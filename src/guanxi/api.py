@@ -53,6 +53,12 @@ def on_not_found(request, exc: Http404):
 
 from guanxi.core.api import router as core_router  # noqa: E402
 from guanxi.customers.api import router as customers_router  # noqa: E402
+from guanxi.segmentation.api import router as segments_router  # noqa: E402
 
 api.add_router("/", core_router)
 api.add_router("/customers", customers_router)
+api.add_router("/segments", segments_router)
+
+from guanxi.relationships.api import router as relationships_router  # noqa: E402
+
+api.add_router("/relationships", relationships_router)

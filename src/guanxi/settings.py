@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "guanxi.core",
     "guanxi.customers",
     "guanxi.relationships",
+    "guanxi.segmentation",
     "guanxi.site",
 ]
 

@@ -16,6 +16,8 @@ urlpatterns = [
     path("staff/new/", core_views.staff_edit, name="staff_create"),
     path("staff/<str:username>/", core_views.staff_edit, name="staff_edit"),
     path("customers/", include("guanxi.customers.urls")),
+    path("relationships/", include("guanxi.relationships.urls")),
+    path("segments/", include("guanxi.segmentation.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
 ]

@@ -33,6 +33,14 @@ class GuaranteeType(models.TextChoices):
     PLEDGE = "pledge", _("Pledge")
 
 
+class CustomerTier(models.TextChoices):
+    """Value tier (客户细分 by value), computed by `segmentation` from balances and thresholds."""
+
+    HIGH = "high", _("High-end")
+    MID = "mid", _("Mid-range")
+    GENERAL = "general", _("General")
+
+
 class Gender(models.TextChoices):
     MALE = "male", _("Male")
     FEMALE = "female", _("Female")
@@ -157,6 +165,16 @@ class Customer(models.Model):
     merged_into = models.ForeignKey("self", verbose_name=_("merged into"), null=True, blank=True, editable=False,
                                     on_delete=models.PROTECT, related_name="merged_from")
     merged_at = models.DateTimeField(_("merged at"), null=True, blank=True, editable=False)
+    # Segmentation (市场细分 / 客户细分), written set-based by `segmentation.services` only.
+    sub_market = models.CharField(_("sub-market"), max_length=40, blank=True, default="", db_default="",
+                                  db_index=True, editable=False)
+    tier = models.CharField(_("tier"), max_length=10, choices=CustomerTier.choices, default=CustomerTier.GENERAL,
+                            db_default=CustomerTier.GENERAL, db_index=True, editable=False)
+    # Database defaults too: the bulk importers insert with explicit column lists.
+    is_deposit_customer = models.BooleanField(_("deposit customer"), default=False, db_default=False, editable=False)
+    is_loan_customer = models.BooleanField(_("loan customer"), default=False, db_default=False, editable=False)
+    is_intermediary_customer = models.BooleanField(_("intermediary business customer"), default=False,
+                                                   db_default=False, editable=False)
 
     objects = CustomerQuerySet.as_manager()
 
@@ -164,10 +182,14 @@ class Customer(models.Model):
         ordering = ["customer_no"]
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
-        indexes = [models.Index(fields=["org_unit", "customer_type"]), models.Index(fields=["market", "org_unit"])]
+        indexes = [models.Index(fields=["org_unit", "customer_type"]), models.Index(fields=["market", "org_unit"]),
+                   # Covers the segmentation tables (附件1/2): one GROUP BY reads only this index.
+                   models.Index(fields=["org_unit", "market", "tier", "status", "deposit_balance", "loan_balance",
+                                        "merged_into"], name="customer_segment_cover")]
         constraints = [
             models.CheckConstraint(condition=Q(customer_type__in=CustomerType.values), name="customer_type_valid"),
             models.CheckConstraint(condition=Q(status__in=CustomerStatus.values), name="customer_status_valid"),
+            models.CheckConstraint(condition=Q(tier__in=CustomerTier.values), name="customer_tier_valid"),
         ]
 
     def __str__(self) -> str:

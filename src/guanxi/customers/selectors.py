@@ -20,7 +20,7 @@ def _with_owner(queryset: QuerySet) -> QuerySet:
 
 def customer_list(
     *, user: User, search: str = "", customer_type: str = "", status: str = "", org_code: str = "",
-    market: str = "", owner: str = "",
+    market: str = "", owner: str = "", tier: str = "", within: str = "",
 ) -> QuerySet[Customer]:
     """Customers the user may see, filtered; the list page, the API and exports use this."""
     customers = Customer.objects.visible_to(user)
@@ -34,6 +34,14 @@ def customer_list(
         customers = customers.filter(market=market)
     if org_code:
         customers = customers.filter(org_unit__code=org_code)
+    if tier:
+        customers = customers.filter(tier=tier)
+    if within:
+        # The subtree of an org unit (the segmentation tables link here).
+        from guanxi.core.models import OrgUnit
+
+        root = OrgUnit.objects.filter(code=within).only("path").first()
+        customers = customers.filter(org_unit__path__startswith=root.path) if root else customers.none()
     if owner:
         customers = customers.filter(assignments__owner__username=owner, assignments__active=True)
     return _with_owner(customers).order_by("customer_no")

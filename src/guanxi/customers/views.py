@@ -18,7 +18,7 @@ from guanxi.core.paging import page_of
 from guanxi.core.roles import MarketLine
 from guanxi.customers import exports, selectors, services
 from guanxi.customers.forms import CustomerForm, HouseholdMemberForm
-from guanxi.customers.models import CustomerStatus, CustomerType
+from guanxi.customers.models import CustomerStatus, CustomerTier, CustomerType
 from guanxi.customers.validation import FIELDS, clean_customer_input
 
 
@@ -40,13 +40,15 @@ def customer_list(request):
         "status": request.GET.get("status", ""),
         "market": request.GET.get("market", ""),
         "org_code": request.GET.get("org_code", ""),
+        "tier": request.GET.get("tier", ""),
+        "within": request.GET.get("within", ""),
     }
     customers = selectors.customer_list(user=request.user, **filters)
     page = page_of(customers, request.GET.get("page"))
     context = {
         "page": page, "filters": filters, "query": request.GET.copy(),
         "types": CustomerType.choices, "statuses": CustomerStatus.choices, "markets": MarketLine.choices,
-        "org_units": _org_units_for(request.user) if request.user.org_unit_id else [],
+        "tiers": CustomerTier.choices, "org_units": _org_units_for(request.user) if request.user.org_unit_id else [],
     }
     template = "customers/_table.html" if request.headers.get("HX-Request") else "customers/list.html"
     return render(request, template, context)

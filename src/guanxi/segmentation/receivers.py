@@ -1,0 +1,32 @@
+"""Reactions to customer events: segment new customers, recompute after a balance feed."""
+
+from django.dispatch import receiver
+
+from guanxi.customers.signals import balances_imported, customer_registered, customers_bulk_registered
+
+
+@receiver(balances_imported)
+def recompute_after_balances(sender, run, acting_user, as_of_dates, **kwargs):
+    """New balances may cross a tier threshold: recompute every line, dated by the newest feed date."""
+    if not as_of_dates:
+        return
+    from guanxi.segmentation.services import segments_recompute
+
+    segments_recompute(acting_user=acting_user, as_of=max(as_of_dates))
+
+
+@receiver(customer_registered)
+def segment_registered_customer(sender, customer, acting_user, **kwargs):
+    """A new customer gets its sub-market, tier and classes at once (no history: it had no tier before)."""
+    from guanxi.segmentation.services import segments_recompute
+
+    segments_recompute(acting_user=acting_user, customer_ids=[customer.pk], record_history=False)
+
+
+@receiver(customers_bulk_registered)
+def segment_imported_customers(sender, customer_ids, acting_user, **kwargs):
+    """The same for a registration import batch: a few set-based statements per batch."""
+    from guanxi.segmentation.services import segments_recompute
+
+    if customer_ids:
+        segments_recompute(acting_user=acting_user, customer_ids=list(customer_ids), record_history=False)

@@ -1,0 +1,291 @@
+"""Segmentation operations: recompute sub-markets, product classes and value tiers; edit the mapping.
+
+The recompute is set-based: per market line, one INSERT … SELECT writes the tier moves into the
+history, then one UPDATE sets sub-market, tier and product flags of every customer whose values
+change. The mapping rules are read once and become a CASE expression; the thresholds are joined
+from their table. Nothing loops over customers in Python. Works the same on SQLite and PostgreSQL
+(balances are integer fen on both).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from guanxi.core import audit
+from guanxi.core.models import User
+from guanxi.core.roles import MarketLine, Role
+from guanxi.customers.models import Customer
+from guanxi.segmentation.models import RuleKind, SubMarket, SubMarketRule, TierChange, TierThreshold
+
+# Product codes that make a customer a deposit / loan customer; any other code is intermediary business.
+DEPOSIT_CODE = "DEP"
+LOAN_CODE = "LOAN"
+
+
+@dataclass
+class RecomputeResult:
+    """What one recompute changed, per market line."""
+
+    moved: dict[str, int] = field(default_factory=dict)  # tier changes written
+    updated: dict[str, int] = field(default_factory=dict)  # customers whose stored values changed
+    seconds: float = 0.0
+
+    @property
+    def total_moved(self) -> int:
+        return sum(self.moved.values())
+
+    @property
+    def total_updated(self) -> int:
+        return sum(self.updated.values())
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def sub_market_sql(market: str) -> tuple[str, list[Any]]:
+    """The CASE expression (over `c.industry` / `c.address`) giving a customer's sub-market code."""
+    rules = SubMarketRule.objects.filter(market=market).select_related("sub_market").order_by("priority", "id")
+    default = SubMarket.objects.filter(market=market, is_default=True).values_list("code", flat=True).first() or ""
+    parts: list[str] = []
+    params: list[Any] = []
+    for rule in rules:
+        if rule.kind == RuleKind.INDUSTRY_SECTION:
+            parts.append("WHEN substr(c.industry, 1, 1) = %s THEN %s")
+            params += [rule.value.upper(), rule.sub_market.code]
+        else:
+            parts.append("WHEN c.address LIKE %s ESCAPE '\\' THEN %s")
+            params += [_like_pattern(rule.value), rule.sub_market.code]
+    if not parts:
+        return "%s", [default]
+    return "CASE " + " ".join(parts) + " ELSE %s END", [*params, default]
+
+
+# The tier of a customer against its line's thresholds `t` (all amounts integer fen).
+TIER_SQL = (
+    "CASE WHEN c.deposit_balance >= t.deposit_high OR c.loan_balance >= t.loan_high THEN 'high' "
+    "WHEN c.deposit_balance >= t.deposit_mid OR c.loan_balance >= t.loan_mid THEN 'mid' ELSE 'general' END"
+)
+# Product classes: codes are stored deduplicated, separated by ';' (see the balance import).
+DEPOSIT_SQL = "(c.deposit_balance > 0 OR (';' || c.products || ';') LIKE %s)"
+LOAN_SQL = "(c.loan_balance > 0 OR (';' || c.products || ';') LIKE %s)"
+INTERMEDIARY_SQL = ("(replace(replace(';' || c.products || ';', ';DEP;', ';'), ';LOAN;', ';') "
+                    "NOT IN (';', ';;'))")
+
+
+def recompute_statements(markets: list[str], *, ids_sql: str = "", ids: list[int] | None = None,
+                         changed_at=None, as_of: date | None = None) -> list[tuple[str, list[Any]]]:
+    """The two statements of a recompute: history INSERT … SELECT, then the UPDATE.
+
+    One market line (the full recompute runs one pair per line) or several at once (a batch of
+    newly registered customers): the sub-market CASE then switches on the customer's line.
+    """
+    customers = Customer._meta.db_table
+    thresholds = TierThreshold._meta.db_table
+    changes = TierChange._meta.db_table
+    if len(markets) == 1:
+        sub_sql, sub_params = sub_market_sql(markets[0])
+        line_sql, line_params = "c.market = %s", list(markets)
+    else:
+        parts, sub_params = [], []
+        for market in markets:
+            sql, params = sub_market_sql(market)
+            parts.append(f"WHEN %s THEN {sql}")
+            sub_params += [market, *params]
+        sub_sql = "CASE c.market " + " ".join(parts) + " ELSE '' END"
+        line_sql, line_params = f"c.market IN ({', '.join(['%s'] * len(markets))})", list(markets)
+    flag_params = [f"%;{DEPOSIT_CODE};%", f"%;{LOAN_CODE};%"]
+    ids = ids or []
+    insert = (
+        f"INSERT INTO {changes} (customer_id, old_tier, new_tier, changed_at, as_of) "  # noqa: S608
+        f"SELECT c.id, c.tier, {TIER_SQL}, %s, %s FROM {customers} c "
+        f"JOIN {thresholds} t ON t.market = c.market WHERE {line_sql} AND c.tier <> {TIER_SQL}{ids_sql}"
+    )
+    insert_params = [connection.ops.adapt_datetimefield_value(changed_at),
+                     connection.ops.adapt_datefield_value(as_of), *line_params, *ids]
+    update = (
+        f"UPDATE {customers} AS c SET tier = {TIER_SQL}, sub_market = {sub_sql}, "  # noqa: S608
+        f"is_deposit_customer = {DEPOSIT_SQL}, is_loan_customer = {LOAN_SQL}, "
+        f"is_intermediary_customer = {INTERMEDIARY_SQL} "
+        f"FROM {thresholds} t WHERE t.market = c.market AND {line_sql}{ids_sql} AND ("
+        f"c.tier <> {TIER_SQL} OR c.sub_market <> {sub_sql} OR c.is_deposit_customer <> {DEPOSIT_SQL} "
+        f"OR c.is_loan_customer <> {LOAN_SQL} OR c.is_intermediary_customer <> {INTERMEDIARY_SQL})"
+    )
+    update_params = [*sub_params, *flag_params, *line_params, *ids, *sub_params, *flag_params]
+    return [(insert, insert_params), (update, update_params)]
+
+
+def _thresholds_lock() -> None:
+    """Make sure every line has thresholds, then lock them: recomputes run one at a time.
+
+    Two recomputes at once (a feed and the nightly job) would otherwise both see the old tiers
+    and write each move twice.
+    """
+    for market in MarketLine.values:
+        TierThreshold.objects.get_or_create(market=market)
+    list(TierThreshold.objects.select_for_update().order_by("market").values_list("pk", flat=True))
+
+
+def segments_recompute(
+    *, acting_user: User | None, as_of: date | None = None, markets: list[str] | None = None,
+    customer_ids: list[int] | None = None, record_history: bool = True,
+) -> RecomputeResult:
+    """Recompute sub-market, tier and product flags of every customer (or of `customer_ids`).
+
+    Anyone may trigger it (it derives data, it does not choose it); `acting_user` None is the
+    system. For each market line, first the customers whose tier changes are written to
+    `TierChange` (dated `as_of`, default today), then the customers are updated: exactly the
+    customers whose balances crossed a threshold move. One transaction, one audit entry (none for
+    a batch of `customer_ids`, the newly registered customers, which also get no history:
+    `record_history=False` is meant for them only — they had no tier to move from).
+    """
+    started = time.monotonic()
+    as_of = as_of or timezone.localdate()
+    changed_at = timezone.now()
+    result = RecomputeResult()
+    with transaction.atomic():
+        _thresholds_lock()
+        lines = list(markets or MarketLine.values)
+        if customer_ids is None:
+            for market in lines:
+                insert, update = recompute_statements([market], changed_at=changed_at, as_of=as_of)
+                with connection.cursor() as cursor:
+                    if record_history:
+                        cursor.execute(*insert)
+                        result.moved[market] = max(cursor.rowcount or 0, 0)
+                    cursor.execute(*update)
+                    result.updated[market] = max(cursor.rowcount or 0, 0)
+        else:
+            # A batch of customers: every line in one statement pair per chunk of ids.
+            for start in range(0, len(customer_ids), 900):
+                chunk = list(customer_ids[start : start + 900])
+                ids_sql = f" AND c.id IN ({', '.join(['%s'] * len(chunk))})"
+                insert, update = recompute_statements(lines, ids_sql=ids_sql, ids=chunk, changed_at=changed_at,
+                                                      as_of=as_of)
+                with connection.cursor() as cursor:
+                    if record_history:
+                        cursor.execute(*insert)
+                        result.moved["*"] = result.moved.get("*", 0) + max(cursor.rowcount or 0, 0)
+                    cursor.execute(*update)
+                    result.updated["*"] = result.updated.get("*", 0) + max(cursor.rowcount or 0, 0)
+        if customer_ids is None:
+            audit.record(actor=acting_user, action="segments.recompute", object_type="segmentation.tierchange",
+                         object_repr=str(as_of),
+                         changes={"as_of": str(as_of), "moved": result.moved, "updated": result.updated})
+    result.seconds = time.monotonic() - started
+    return result
+
+
+# --- the mapping (system administrator) -----------------------------------------------------------
+
+
+def can_edit_rules(user: User) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.role == Role.SYSADMIN)
+
+
+def can_edit_threshold(user: User, market: str) -> bool:
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return user.role == Role.SYSADMIN or (user.role == Role.LINE_DEPT and user.market_line == market)
+
+
+RULE_FIELDS = ("market", "kind", "value", "sub_market", "priority")
+
+
+def _rule_snapshot(rule: SubMarketRule) -> dict[str, Any]:
+    return {"market": rule.market, "kind": rule.kind, "value": rule.value,
+            "sub_market": rule.sub_market.code if rule.sub_market_id else None, "priority": rule.priority}
+
+
+def submarket_rule_save(*, acting_user: User, rule: SubMarketRule | None = None,
+                        market: str, kind: str, value: str, sub_market: SubMarket, priority: int) -> SubMarketRule:
+    """Create or change one mapping rule, then recompute the affected line(s). System administrator only.
+
+    The sub-market must belong to the rule's market line; an industry section is one letter A–T.
+    Audited (`segments.rule_create` / `segments.rule_update`) in the same transaction.
+    """
+    if not can_edit_rules(acting_user):
+        raise PermissionDenied(_("Only the system administrator edits the sub-market rules."))
+    value = (value or "").strip()
+    if kind == RuleKind.INDUSTRY_SECTION:
+        value = value.upper()
+        if len(value) != 1 or not ("A" <= value <= "T"):
+            raise ValidationError({"value": [_("An industry section is one letter from A to T.")]})
+    if sub_market.market != market:
+        raise ValidationError({"sub_market": [_("This sub-market belongs to another market line.")]})
+    with transaction.atomic():
+        creating = rule is None
+        before = {} if creating else _rule_snapshot(rule)
+        rule = rule or SubMarketRule()
+        old_market = rule.market if not creating else market
+        rule.market, rule.kind, rule.value, rule.sub_market, rule.priority = market, kind, value, sub_market, priority
+        rule.full_clean()
+        rule.save()
+        audit.record(actor=acting_user, action="segments.rule_create" if creating else "segments.rule_update",
+                     obj=rule, changes=audit.diff(before, _rule_snapshot(rule)))
+        segments_recompute(acting_user=acting_user, markets=sorted({market, old_market}))
+    return rule
+
+
+def submarket_rule_delete(*, acting_user: User, rule: SubMarketRule) -> None:
+    """Remove one mapping rule and recompute its line. System administrator only; audited."""
+    if not can_edit_rules(acting_user):
+        raise PermissionDenied(_("Only the system administrator edits the sub-market rules."))
+    with transaction.atomic():
+        audit.record(actor=acting_user, action="segments.rule_delete", obj=rule,
+                     changes=audit.diff(_rule_snapshot(rule), {}))
+        market = rule.market
+        rule.delete()
+        segments_recompute(acting_user=acting_user, markets=[market])
+
+
+THRESHOLD_FIELDS = ("deposit_high", "loan_high", "deposit_mid", "loan_mid")
+
+
+def tier_threshold_update(*, acting_user: User, market: str, deposit_high: Decimal, loan_high: Decimal,
+                          deposit_mid: Decimal, loan_mid: Decimal, as_of: date | None = None) -> TierThreshold:
+    """Change a market line's tier thresholds (yuan) and recompute that line, recording the moves.
+
+    The system administrator, or the line department of that line. Mid thresholds may not exceed
+    the high ones; amounts are not negative. Audited (`segments.threshold_update`).
+    """
+    if market not in MarketLine.values:
+        raise ValidationError({"market": [_("Unknown market line.")]})
+    if not can_edit_threshold(acting_user, market):
+        raise PermissionDenied(_("Only the system administrator or this line's department edits its thresholds."))
+    values = {"deposit_high": deposit_high, "loan_high": loan_high, "deposit_mid": deposit_mid, "loan_mid": loan_mid}
+    errors: dict[str, list[str]] = {}
+    for name, amount in values.items():
+        if amount is None or Decimal(amount) < 0:
+            errors[name] = [_("Enter an amount of zero or more.")]
+    if not errors:
+        if Decimal(deposit_mid) > Decimal(deposit_high):
+            errors["deposit_mid"] = [_("The mid-range threshold may not exceed the high-end one.")]
+        if Decimal(loan_mid) > Decimal(loan_high):
+            errors["loan_mid"] = [_("The mid-range threshold may not exceed the high-end one.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        _thresholds_lock()  # all lines, in the recompute's order (no deadlock with a running recompute)
+        threshold = TierThreshold.objects.get(market=market)
+        before = {name: getattr(threshold, name) for name in THRESHOLD_FIELDS}
+        for name, amount in values.items():
+            setattr(threshold, name, Decimal(amount).quantize(Decimal("0.01")))
+        threshold.updated_at = timezone.now()
+        threshold.updated_by = acting_user
+        threshold.save()
+        threshold.refresh_from_db()
+        audit.record(actor=acting_user, action="segments.threshold_update", obj=threshold,
+                     changes=audit.diff(before, {name: getattr(threshold, name) for name in THRESHOLD_FIELDS}))
+        segments_recompute(acting_user=acting_user, markets=[market], as_of=as_of)
+    return threshold
