@@ -76,7 +76,7 @@ def test_owner_change_and_history_through_the_api(api, bank, customers):
 def test_a_stale_owner_change_is_422(api, bank, customers):
     response = api.login(bank.hank).post(f"/customers/{customers.alice_person.pk}/owner",
                                          {"owner": "bob", "reason": "x", "expected_owner": None})
-    assert response.status_code == 422 and "someone else" in response.json()["detail"][0]["msg"]
+    assert response.status_code == 422 and "已被他人分配" in response.json()["detail"][0]["msg"]  # someone else
 
 
 def test_owner_change_outside_the_subtree_is_404(api, bank, customers):

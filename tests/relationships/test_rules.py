@@ -12,7 +12,7 @@ from guanxi.core.models import AuditEntry
 from guanxi.core.roles import Role
 from guanxi.relationships.models import Assignment, AssignmentRule, RuleKind
 from guanxi.relationships.selectors import unassigned_customers
-from guanxi.relationships.services import assignment_rule_save, assignment_rules_run
+from guanxi.relationships.services import assignment_rule_save, assignment_rules_run, rule_reason
 from tests.factories import CustomerFactory, UserFactory
 
 
@@ -32,7 +32,7 @@ def test_loan_customers_go_to_their_loan_officer(bank, rules):
     customer = CustomerFactory(org_unit=bank.b1, loan_balance=Decimal("30000"), loan_officer=bank.bob)
     assignment_rules_run(acting_user=None)
     assert owner_of(customer) == bank.bob
-    assert Assignment.objects.get(customer=customer, active=True).reason == "rule: loan officer"
+    assert Assignment.objects.get(customer=customer, active=True).reason == rule_reason("loan officer")
 
 
 def test_an_inactive_loan_officer_is_passed_over(bank, rules):
@@ -128,7 +128,7 @@ def test_scope_all_moves_a_customer_and_ends_the_old_assignment_naming_the_rule(
     assignment_rules_run(acting_user=bank.hank, scope="all")
     assert owner_of(customer) == bank.bob
     ended = Assignment.objects.get(customer=customer, owner=bank.alice)
-    assert not ended.active and ended.ended_at is not None and ended.end_reason == "rule: loan officer"
+    assert not ended.active and ended.ended_at is not None and ended.end_reason == rule_reason("loan officer")
 
 
 def test_one_audit_entry_per_run_with_counts(bank, customers, rules):
@@ -210,10 +210,10 @@ def test_the_rules_run_in_a_bounded_number_of_queries(bank, rules, django_assert
 
 def test_the_assign_command_runs_the_rules(bank, customers, rules, capsys):
     call_command("assign", "--dry-run", "--as", "hank")
-    assert "Dry run: 1 would change" in capsys.readouterr().out
+    assert "试算：1 个将变更" in capsys.readouterr().out  # "Dry run: 1 would change"
     call_command("assign", "--org", "B1")
     out = capsys.readouterr().out
-    assert "1 assigned" in out and "deposits to tellers: 1" in out
+    assert "已分配 1 个" in out and "deposits to tellers：1" in out  # "1 assigned", per rule
     assert owner_of(customers.unassigned) == bank.tina
 
 

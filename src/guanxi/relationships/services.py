@@ -332,6 +332,15 @@ def _chunks(items: list, size: int = BATCH) -> Iterable[list]:
         yield items[start:start + size]
 
 
+def rule_reason(name: str) -> str:
+    """The reason stored on assignments made by a rule, in the bank's language whoever runs it."""
+    from django.conf import settings
+    from django.utils import translation
+
+    with translation.override(settings.LANGUAGE_CODE):
+        return _("rule: %(name)s") % {"name": name}
+
+
 def assignment_rules_run(*, acting_user: User | None, scope: str = "unassigned", org_unit: OrgUnit | None = None,
                          dry_run: bool = False) -> RunSummary:
     """Run the active rules over the unassigned customers (or all) of the acting user's scope.
@@ -385,7 +394,7 @@ def assignment_rules_run(*, acting_user: User | None, scope: str = "unassigned",
         try:
             with transaction.atomic():
                 for rule in rules:
-                    reason = _("rule: %(name)s") % {"name": rule.name}
+                    reason = rule_reason(rule.name)
                     ids = by_rule.get(rule.pk, [])
                     for chunk in _chunks(sorted(ids)):
                         Assignment.objects.filter(customer_id__in=chunk, active=True).update(
