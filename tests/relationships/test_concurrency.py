@@ -53,7 +53,7 @@ def test_two_heads_assigning_an_unowned_customer_at_once_leave_exactly_one_owner
     winners = [o for o in outcomes if isinstance(o, Assignment)]
     losers = [o for o in outcomes if isinstance(o, ValidationError)]
     assert len(winners) == 1 and len(losers) == 1, outcomes
-    assert "just assigned by someone else" in losers[0].messages[0]
+    assert "已被他人分配" in losers[0].messages[0]
     assert Assignment.objects.filter(customer=customer, active=True).count() == 1
     assert Assignment.objects.filter(customer=customer).count() == 1  # the loser wrote nothing
     assert AuditEntry.objects.filter(action="assignment.set", object_id=str(customer.pk)).count() == 1
@@ -79,7 +79,7 @@ def test_the_database_constraint_decides_when_both_inserts_overlap(bank):
     outcomes = run_in_threads(other_writer, second_writer)
     assert outcomes[0] == "committed"
     assert isinstance(outcomes[1], ValidationError), outcomes
-    assert "just assigned by someone else" in outcomes[1].messages[0]
+    assert "已被他人分配" in outcomes[1].messages[0]
     assert list(Assignment.objects.filter(customer=customer).values_list("owner__username", "active")) == [
         ("alice", True)]
     assert not AuditEntry.objects.filter(action="assignment.set", object_id=str(customer.pk)).exists()
