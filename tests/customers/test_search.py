@@ -78,3 +78,9 @@ def test_registered_customers_are_searchable(bank):
     assert Customer.objects.search("马懿").get() == customer
     assert Customer.objects.search("smy").get() == customer
     assert Customer.objects.search("0000").get() == customer
+
+
+def test_a_company_is_found_by_its_credit_code(bank):
+    company = CustomerFactory(customer_type="company", name="兴农合作社", org_unit=bank.b1)
+    assert list(Customer.objects.search(company.id_number)) == [company]
+    assert list(Customer.objects.search(company.id_number.lower())) == [company]

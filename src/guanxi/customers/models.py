@@ -100,6 +100,8 @@ class CustomerQuerySet(models.QuerySet):
             tokens = NameToken.objects.filter(token=compact[:2]).values("customer_id")
             query = self.filter(pk__in=tokens)
             return query.filter(name__icontains=text) if len(compact) > 2 else query
+        if len(ident) == 18 and ident.isalnum() and ident.isascii():
+            return self.filter(id_number=ident)  # a resident ID or a unified social credit code
         if ident.isdigit() or (ident[:-1].isdigit() and ident.endswith("X")):
             if len(ident) in (15, 18):
                 from guanxi.core.validators import convert_15_to_18
