@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -295,9 +296,7 @@ def main() -> None:
                 results.extend({**r, "state_file": str(state)} for r in got)
         report(results, rows)
     finally:
-        for file in folder.iterdir():
-            file.unlink()
-        folder.rmdir()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _differing_lines(a: str, b: str) -> int:
@@ -321,7 +320,7 @@ def report(results: list[dict], rows: int) -> None:
         table.append((r["db"], CONTENDERS[r["contender"]], r["seconds"], rows / r["seconds"], r["cpu"], r["rss"],
                       r["created"], r["unchanged"], r["rejected"], r["customers"], r["tokens"], r["audit"],
                       ratio, same))
-    common.print_table(["db", "contender", "wall s", "rows/s", "CPU s", "peak RSS MiB", "created", "unchanged",
+    common.print_table(["db", "contender", "wall s", "rows/s", "client CPU s", "peak RSS MiB", "created", "unchanged",
                         "rejected", "customers", "tokens", "audit rows", "Guanxi x faster", "same data as Guanxi"],
                        table)
     for r in results:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -152,9 +153,10 @@ def load_bulk(path: Path, units: dict, *, chunk: int = 10_000) -> dict:
 
 def load_import(path: Path) -> dict:
     from guanxi.customers.importing.customers import customers_import
+    from guanxi.customers.models import NameToken
 
     outcome = customers_import(acting_user=None, path=path)
-    return {"rows": outcome.created, "rejected": outcome.rejected, "tokens": None}
+    return {"rows": outcome.created, "rejected": outcome.rejected, "tokens": NameToken.objects.count()}
 
 
 def refresh_statistics(vendor: str, sqlite_analyze: bool) -> str:
@@ -645,9 +647,7 @@ def main() -> None:
             with common.scratch_database(db, keep=options.keep) as env:
                 common.run_child(__file__, ["--child", "--file", str(path), *args], env)
     finally:
-        for file in folder.iterdir():
-            file.unlink()
-        folder.rmdir()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

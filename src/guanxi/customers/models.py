@@ -111,9 +111,12 @@ class CustomerQuerySet(models.QuerySet):
                 return self.filter(phone=ident)
             if len(ident) == 4:
                 return self.filter(phone_last4=ident)
-            return self.filter(Q(customer_no__startswith=f"KH{ident}") | Q(phone__startswith=ident))
+            prefix = f"KH{ident}"
+            return self.filter(Q(customer_no__gte=prefix, customer_no__lt=prefix + "\x7f")
+                               | Q(phone__gte=ident, phone__lt=ident + "\x7f"))
         if ident[:2].isalpha() and ident[2:].isdigit() and len(ident) > 2:
-            return self.filter(customer_no__startswith=ident)
+            # An index range, not LIKE: SQLite's case-insensitive LIKE cannot use the index.
+            return self.filter(customer_no__gte=ident, customer_no__lt=ident + "\x7f")
         letters = ident.lower()
         if letters.isascii() and letters.isalpha():
             end = letters + "\x7f"
