@@ -97,8 +97,9 @@ class CustomerQuerySet(models.QuerySet):
         ident = normalize_identifier(text)
         if search.is_cjk(text):
             compact = "".join(text.lower().split())
-            tokens = NameToken.objects.filter(token=compact[:2]).values("customer_id")
-            query = self.filter(pk__in=tokens)
+            # Driven by the token index in customer order, so the first page of a common
+            # surname (王: 7% of the book) is read without gathering and sorting every match.
+            query = self.filter(name_tokens__token=compact[:2]).order_by("name_tokens__customer_id")
             return query.filter(name__icontains=text) if len(compact) > 2 else query
         if len(ident) == 18 and ident.isalnum() and ident.isascii():
             return self.filter(id_number=ident)  # a resident ID or a unified social credit code
@@ -114,6 +115,8 @@ class CustomerQuerySet(models.QuerySet):
             prefix = f"KH{ident}"
             return self.filter(Q(customer_no__gte=prefix, customer_no__lt=prefix + "\x7f")
                                | Q(phone__gte=ident, phone__lt=ident + "\x7f"))
+        if ident[:2] == "KH" and len(ident) == 12 and ident[2:].isdigit():
+            return self.filter(customer_no=ident)
         if ident[:2].isalpha() and ident[2:].isdigit() and len(ident) > 2:
             # An index range, not LIKE: SQLite's case-insensitive LIKE cannot use the index.
             return self.filter(customer_no__gte=ident, customer_no__lt=ident + "\x7f")
@@ -167,8 +170,10 @@ class Customer(models.Model):
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # Set when this record was merged into another (`customers.duplicates.customer_merge`), cleared on revert.
+    # Indexed only where set (see Meta): a plain index on a column that is NULL for nearly every row
+    # tempts SQLite's planner into scanning it for `merged_into IS NULL` instead of a selective index.
     merged_into = models.ForeignKey("self", verbose_name=_("merged into"), null=True, blank=True, editable=False,
-                                    on_delete=models.PROTECT, related_name="merged_from")
+                                    on_delete=models.PROTECT, related_name="merged_from", db_index=False)
     merged_at = models.DateTimeField(_("merged at"), null=True, blank=True, editable=False)
     # Segmentation (市场细分 / 客户细分), written set-based by `segmentation.services` only.
     sub_market = models.CharField(_("sub-market"), max_length=40, blank=True, default="", db_default="",
@@ -190,7 +195,9 @@ class Customer(models.Model):
         indexes = [models.Index(fields=["org_unit", "customer_type"]), models.Index(fields=["market", "org_unit"]),
                    # Covers the segmentation tables (附件1/2): one GROUP BY reads only this index.
                    models.Index(fields=["org_unit", "market", "tier", "status", "deposit_balance", "loan_balance",
-                                        "merged_into"], name="customer_segment_cover")]
+                                        "merged_into"], name="customer_segment_cover"),
+                   models.Index(fields=["merged_into"], condition=Q(merged_into__isnull=False),
+                                name="customer_merged_into_set")]
         constraints = [
             models.CheckConstraint(condition=Q(customer_type__in=CustomerType.values), name="customer_type_valid"),
             models.CheckConstraint(condition=Q(status__in=CustomerStatus.values), name="customer_status_valid"),

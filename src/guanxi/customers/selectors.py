@@ -44,7 +44,8 @@ def customer_list(
         customers = customers.filter(org_unit__path__startswith=root.path) if root else customers.none()
     if owner:
         customers = customers.filter(assignments__owner__username=owner, assignments__active=True)
-    return _with_owner(customers).order_by("customer_no")
+    # A name search comes ordered by its token index (the same order as customer numbers).
+    return _with_owner(customers if customers.query.order_by else customers.order_by("customer_no"))
 
 
 def customer_get(*, user: User, pk: int) -> Customer:
