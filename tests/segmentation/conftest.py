@@ -39,4 +39,16 @@ def api(client):
         def put(self, path, payload):
             return client.put(f"/api/v1{path}", payload, content_type="application/json", **self.headers)
 
+        def post(self, path, payload=None):
+            return client.post(f"/api/v1{path}", payload or {}, content_type="application/json", **self.headers)
+
+        def patch(self, path, payload):
+            return client.patch(f"/api/v1{path}", payload, content_type="application/json", **self.headers)
+
+        def delete(self, path):
+            return client.delete(f"/api/v1{path}", **self.headers)
+
+        def upload(self, path, files):
+            return client.post(f"/api/v1{path}", files, **self.headers)
+
     return Api()

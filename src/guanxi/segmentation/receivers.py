@@ -1,4 +1,5 @@
-"""Reactions to customer events: segment new customers, recompute after a balance feed."""
+"""Reactions to customer events: segment new customers, recompute after a balance feed, route new prospects
+to their territory."""
 
 from django.dispatch import receiver
 
@@ -30,3 +31,25 @@ def segment_imported_customers(sender, customer_ids, acting_user, **kwargs):
 
     if customer_ids:
         segments_recompute(acting_user=acting_user, customer_ids=list(customer_ids), record_history=False)
+
+
+@receiver(customer_registered)
+def route_registered_prospect(sender, customer, acting_user, **kwargs):
+    """A new prospect living in a territory goes to the territory's unit (and team) at once (划片包干)."""
+    from guanxi.customers.models import CustomerStatus
+    from guanxi.segmentation.services.territories import territory_route_registered
+
+    if customer.status != CustomerStatus.PROSPECT:
+        return
+    result = territory_route_registered(acting_user=acting_user, customer_ids=[customer.pk])
+    if result.routed:
+        customer.refresh_from_db(fields=["org_unit"])
+
+
+@receiver(customers_bulk_registered)
+def route_imported_prospects(sender, customer_ids, acting_user, **kwargs):
+    """The same for a registration import batch: one placing query and an UPDATE per territory per chunk."""
+    from guanxi.segmentation.services.territories import territory_route_registered
+
+    if customer_ids:
+        territory_route_registered(acting_user=acting_user, customer_ids=list(customer_ids))

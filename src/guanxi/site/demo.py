@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from guanxi.core import audit
 from guanxi.core.models import OrgUnit, User
@@ -13,6 +15,7 @@ from guanxi.core.services import orgunit_save, sequence_take, staff_save
 from guanxi.core.validators import validate_resident_id
 from guanxi.customers.models import (
     MARKET_BY_TYPE,
+    BalanceSnapshot,
     Customer,
     CustomerStatus,
     CustomerType,
@@ -24,6 +27,8 @@ from guanxi.customers.search import derived_fields, write_tokens
 from guanxi.customers.services import customer_number
 from guanxi.customers.synthetic import Synth
 from guanxi.relationships.models import Assignment
+from guanxi.segmentation.demo import load_demo_segments
+from guanxi.segmentation.services import segments_recompute
 
 DEMO_PASSWORD = "guanxi-demo-2026"
 
@@ -95,6 +100,7 @@ def load_demo(*, customers: int = 3000, seed: int = 20261130) -> dict[str, int]:
             owners_by_unit.setdefault(user.org_unit_id, []).append(user)
 
     numbers = iter(sequence_take(name="customer_no", count=customers))
+    today = timezone.localdate()
     rows: list[Customer] = []
     for index in range(customers):
         unit = outlets[index % len(outlets)]
@@ -121,6 +127,9 @@ def load_demo(*, customers: int = 3000, seed: int = 20261130) -> dict[str, int]:
         if customer.status == CustomerStatus.EXISTING:
             customer.deposit_balance = Decimal(synth.amount(1_000, 3_000_000))
             customer.loan_balance = Decimal(synth.amount(10_000, 3_000_000)) if synth.random.random() < 0.35 else Decimal(0)
+            held = ["DEP"] + (["LOAN"] if customer.loan_balance else [])
+            held += [code for code in ("CARD", "EBANK", "WM", "INS") if synth.random.random() < 0.3]
+            customer.products, customer.balance_as_of = ";".join(held), today
         assets = synth.amount(50_000, 5_000_000)
         customer.total_assets = Decimal(assets)
         customer.total_liabilities = Decimal(int(assets * synth.random.uniform(0, 0.7)))
@@ -152,6 +161,33 @@ def load_demo(*, customers: int = 3000, seed: int = 20261130) -> dict[str, int]:
                                                is_labourer=relation != HouseholdRelation.PARENT))
     Assignment.objects.bulk_create(assignments, batch_size=1000)
     HouseholdMember.objects.bulk_create(members, batch_size=1000)
+    _load_balance_history(synth, list(created.values()), today)
+    # Every customer gets its market, sub-market, tier and product classes, as after a nightly run.
+    segments_recompute(acting_user=None)
+    load_demo_segments()  # territories (划片包干) and target lists (名单制管理) being worked
     audit.record(actor=None, action="demo.load", object_type="site", object_repr="demo bank",
                  changes={"customers": customers, "staff": len(staff)})
     return {"org_units": len(units), "staff": len(staff), "customers": customers, "members": len(members)}
+
+
+def _load_balance_history(synth: Synth, customers: list[Customer], today) -> int:
+    """Month-end balances of the last six months drifting towards today's, as the core-banking feed leaves them."""
+    month_ends, day = [], today.replace(day=1)
+    for _ in range(6):
+        day -= timedelta(days=1)
+        month_ends.append(day)
+        day = day.replace(day=1)
+    rows = []
+    for customer in customers:
+        if not customer.balance_as_of:
+            continue
+        deposit, loan = customer.deposit_balance, customer.loan_balance
+        rows.append(BalanceSnapshot(customer=customer, as_of=today, deposit_balance=deposit, loan_balance=loan,
+                                    products=customer.products))
+        for as_of in month_ends:
+            deposit = (deposit * Decimal(synth.random.uniform(0.85, 1.1))).quantize(Decimal("0.01"))
+            loan = (loan * Decimal(synth.random.uniform(0.95, 1.05))).quantize(Decimal("0.01"))
+            rows.append(BalanceSnapshot(customer=customer, as_of=as_of, deposit_balance=deposit, loan_balance=loan,
+                                        products=customer.products))
+    BalanceSnapshot.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)

@@ -83,26 +83,34 @@ INTERMEDIARY_SQL = ("(replace(replace(';' || c.products || ';', ';DEP;', ';'), '
                     "NOT IN (';', ';;'))")
 
 
+def sub_markets_sql(markets: list[str]) -> tuple[str, list[Any]]:
+    """The sub-market CASE for one line, or for several switching on the customer's line."""
+    if len(markets) == 1:
+        return sub_market_sql(markets[0])
+    parts, sub_params = [], []
+    for market in markets:
+        sql, params = sub_market_sql(market)
+        parts.append(f"WHEN %s THEN {sql}")
+        sub_params += [market, *params]
+    return "CASE c.market " + " ".join(parts) + " ELSE '' END", sub_params
+
+
 def recompute_statements(markets: list[str], *, ids_sql: str = "", ids: list[int] | None = None,
-                         changed_at=None, as_of: date | None = None) -> list[tuple[str, list[Any]]]:
+                         changed_at=None, as_of: date | None = None,
+                         sub_markets: tuple[str, list[Any]] | None = None) -> list[tuple[str, list[Any]]]:
     """The two statements of a recompute: history INSERT … SELECT, then the UPDATE.
 
     One market line (the full recompute runs one pair per line) or several at once (a batch of
     newly registered customers): the sub-market CASE then switches on the customer's line.
+    `sub_markets` is that CASE when the caller already built it (`sub_markets_sql`).
     """
     customers = Customer._meta.db_table
     thresholds = TierThreshold._meta.db_table
     changes = TierChange._meta.db_table
+    sub_sql, sub_params = sub_markets or sub_markets_sql(markets)
     if len(markets) == 1:
-        sub_sql, sub_params = sub_market_sql(markets[0])
         line_sql, line_params = "c.market = %s", list(markets)
     else:
-        parts, sub_params = [], []
-        for market in markets:
-            sql, params = sub_market_sql(market)
-            parts.append(f"WHEN %s THEN {sql}")
-            sub_params += [market, *params]
-        sub_sql = "CASE c.market " + " ".join(parts) + " ELSE '' END"
         line_sql, line_params = f"c.market IN ({', '.join(['%s'] * len(markets))})", list(markets)
     flag_params = [f"%;{DEPOSIT_CODE};%", f"%;{LOAN_CODE};%"]
     ids = ids or []
@@ -167,11 +175,12 @@ def segments_recompute(
                     result.updated[market] = max(cursor.rowcount or 0, 0)
         else:
             # A batch of customers: every line in one statement pair per chunk of ids.
+            sub_markets = sub_markets_sql(lines)  # the mapping's rules read once, not per chunk
             for start in range(0, len(customer_ids), 900):
                 chunk = list(customer_ids[start : start + 900])
                 ids_sql = f" AND c.id IN ({', '.join(['%s'] * len(chunk))})"
                 insert, update = recompute_statements(lines, ids_sql=ids_sql, ids=chunk, changed_at=changed_at,
-                                                      as_of=as_of)
+                                                      as_of=as_of, sub_markets=sub_markets)
                 with connection.cursor() as cursor:
                     if record_history:
                         cursor.execute(*insert)
@@ -289,3 +298,8 @@ def tier_threshold_update(*, acting_user: User, market: str, deposit_high: Decim
                      changes=audit.diff(before, {name: getattr(threshold, name) for name in THRESHOLD_FIELDS}))
         segments_recompute(acting_user=acting_user, markets=[market], as_of=as_of)
     return threshold
+
+
+# Territories and target lists live in their own modules; their main entry points are importable from here too.
+from guanxi.segmentation.services.target_lists import target_list_entry_update  # noqa: E402, F401
+from guanxi.segmentation.services.territories import territory_route  # noqa: E402, F401

@@ -1,0 +1,32 @@
+"""The demo bank as loaded: segmented like a bank after its nightly run."""
+
+import pytest
+
+from guanxi.customers.models import Customer
+from guanxi.site.demo import load_demo
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_demo_customer_has_a_market_sub_market_and_tier():
+    load_demo(customers=300)
+    customers = Customer.objects.all()
+    assert customers.count() == 300
+    assert not customers.filter(market="").exists()
+    assert not customers.filter(sub_market="").exists()
+    assert set(customers.values_list("tier", flat=True)) <= {"high", "mid", "general"}
+    # The tiers follow the balances (plan defaults: deposit ≥ 1,000,000 yuan is high).
+    assert customers.filter(tier="high").exists()
+    assert not customers.filter(tier="general", deposit_balance__gte=1_000_000).exists()
+
+
+def test_demo_customers_have_a_balance_history_and_products():
+    load_demo(customers=200)
+    existing = Customer.objects.filter(status="existing")
+    assert existing.exists()
+    for customer in existing[:20]:
+        history = list(customer.balance_history.order_by("-as_of"))
+        assert len(history) == 7  # today and six month-ends
+        assert history[0].deposit_balance == customer.deposit_balance
+        assert "DEP" in customer.products.split(";")
+    assert Customer.objects.filter(is_deposit_customer=True).count() == existing.count()
