@@ -17,3 +17,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *REAL_PASSW
 # Jobs run in-process during tests (huey's immediate mode, the real task code, no broker);
 # the worker itself is tested separately with SQLite and Redis storage.
 HUEY = {**HUEY, "immediate": True}  # noqa: F405
+
+# Messages to customers stay in memory (Django's locmem mail outbox, `MemorySmsGateway.outbox`), unthrottled.
+SMS_BACKEND = "memory"
+SMS_INBOUND_TOKEN = "test-inbound-token"
+MESSAGE_RATES = {"sms": 0, "email": 0}

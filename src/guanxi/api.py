@@ -62,3 +62,7 @@ api.add_router("/segments", segments_router)
 from guanxi.relationships.api import router as relationships_router  # noqa: E402
 
 api.add_router("/relationships", relationships_router)
+
+from guanxi.engagement.api import router as engagement_router  # noqa: E402
+
+api.add_router("/engagement", engagement_router)

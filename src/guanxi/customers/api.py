@@ -65,6 +65,7 @@ class CustomerSummaryOut(Schema):
 class CustomerOut(CustomerSummaryOut):
     """A customer as the API shows it."""
 
+    email: str
     status: str
     address: str
     industry: str
@@ -99,6 +100,7 @@ class CustomerIn(Schema):
     name: str | None = None
     id_number: str | None = None
     phone: str | None = None
+    email: str | None = None
     org_code: str | None = None
     status: str | None = None
     address: str | None = None

@@ -16,6 +16,7 @@ class CustomerForm(forms.Form):
     id_number = forms.CharField(label=_("ID number"), max_length=40,
                                 help_text=_("resident ID for persons and farmers, unified social credit code for companies"))
     phone = forms.CharField(label=_("mobile phone"), max_length=40, required=False)
+    email = forms.CharField(label=_("email"), max_length=254, required=False)
     org_code = forms.ChoiceField(label=_("org unit"))
     status = forms.ChoiceField(label=_("status"), choices=CustomerStatus.choices, initial=CustomerStatus.PROSPECT)
     address = forms.CharField(label=_("address"), max_length=200, required=False)

@@ -144,6 +144,8 @@ class Customer(models.Model):
     id_number = models.CharField(_("ID number"), max_length=18, unique=True)
     phone = models.CharField(_("mobile phone"), max_length=11, blank=True, db_index=True)
     phone_last4 = models.CharField(max_length=4, blank=True, db_index=True, editable=False)
+    # Database default too: the bulk importers insert with explicit column lists.
+    email = models.EmailField(_("email"), max_length=254, blank=True, default="", db_default="")
     org_unit = models.ForeignKey(OrgUnit, verbose_name=_("org unit"), on_delete=models.PROTECT, related_name="customers")
     status = models.CharField(_("status"), max_length=10, choices=CustomerStatus.choices, default=CustomerStatus.PROSPECT)
     address = models.CharField(_("address"), max_length=200, blank=True)

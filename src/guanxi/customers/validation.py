@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
 from guanxi.core.models import OrgUnit
@@ -23,7 +24,7 @@ STATUS_ALIASES = {"存量": "existing", "存量客户": "existing", "目标": "p
 GUARANTEE_ALIASES = {"信用": "credit", "保证": "guarantee", "抵押": "mortgage", "质押": "pledge"}
 
 FIELDS = [
-    "customer_type", "name", "id_number", "phone", "org_code", "status", "address", "industry",
+    "customer_type", "name", "id_number", "phone", "email", "org_code", "status", "address", "industry",
     "annual_income", "total_assets", "total_liabilities", "household_size", "guarantee_type", "notes",
     "deposit_balance", "loan_balance",
 ]
@@ -113,6 +114,19 @@ def _clean_phone(value, ctx):
     return {"phone": validate_mobile(raw) if raw else ""}
 
 
+def _clean_email(value, ctx):
+    email = normalize_text(value).replace(" ", "")
+    if not email:
+        return {"email": ""}
+    local, _at, domain = email.rpartition("@")
+    email = f"{local}@{domain.lower()}" if local else email  # the domain part is case-insensitive
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError(_("%(value)s is not an email address") % {"value": email}) from None
+    return {"email": email}
+
+
 def _clean_org(value, ctx):
     code = normalize_text(value)
     if not code:
@@ -182,7 +196,7 @@ _RESIDENT_TYPES = frozenset({CustomerType.PERSON.value, CustomerType.FARMER.valu
 # Field cleaners in order; the ID number depends on the customer type cleaned before it.
 _CLEANERS = [
     ("customer_type", _clean_type), ("name", _clean_name), ("id_number", _clean_id), ("phone", _clean_phone),
-    ("org_code", _clean_org), ("status", _clean_status), ("address", _clean_address),
+    ("email", _clean_email), ("org_code", _clean_org), ("status", _clean_status), ("address", _clean_address),
     ("industry", _clean_industry),
     *[(field, _money_cleaner(field)) for field in MONEY_FIELDS],
     ("household_size", _clean_household), ("guarantee_type", _clean_guarantee), ("notes", _clean_notes),

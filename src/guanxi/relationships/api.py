@@ -1,16 +1,18 @@
-"""Ownership API: unassigned customers, history, owner change, transfer, rules run."""
+"""Ownership API: unassigned customers, history, owner change, transfer, rules run, follow-up tracking."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from guanxi.core.models import OrgUnit
-from guanxi.relationships import selectors, services
+from guanxi.relationships import selectors, services, tracking
 from guanxi.relationships.models import Assignment
 
 router = Router(tags=["relationships"])
@@ -160,3 +162,86 @@ def rules_run(request, payload: RunIn):
     summary = services.assignment_rules_run(acting_user=request.user, scope=payload.scope, org_unit=org_unit,
                                             dry_run=payload.dry_run)
     return summary.as_dict()
+
+
+# --- follow-up tracking (跟踪问效) -----------------------------------------------------------------------------
+
+class FiguresOut(Schema):
+    customers: int
+    deposit_now: Decimal
+    deposit_start: Decimal
+    deposit_change: Decimal
+    loan_now: Decimal
+    loan_start: Decimal
+    loan_change: Decimal
+    contacts: int
+    customers_contacted: int
+    entries_worked: int
+    stale_customers: int
+
+
+class TrackingRowOut(FiguresOut):
+    """One owner (`by=owner`: owner, owner_name, org_code) or one org unit (`by=org_unit`: org_code, owners)."""
+
+    owner: str | None = None
+    owner_name: str | None = None
+    org_code: str | None = None
+    org_name: str | None = None
+    owners: int | None = None
+
+
+class TrackingOut(Schema):
+    from_: date = Field(alias="from")
+    to: date
+    stale_days: int
+    by: str
+    rows: list[TrackingRowOut]
+    total: FiguresOut
+
+
+class StaleCustomerOut(Schema):
+    id: int
+    customer_no: str
+    name: str
+    customer_type: str
+    org_code: str
+    last_contact: datetime | None
+
+    @staticmethod
+    def resolve_org_code(obj) -> str:
+        return obj.org_unit.code
+
+
+def _period(start: str, end: str, stale_days: str) -> tracking.Period:
+    return tracking.tracking_period(start=start, end=end, stale_days=stale_days)
+
+
+@router.get("/tracking", response=TrackingOut, by_alias=True)
+def tracking_report(request, start: str = Query("", alias="from"), to: str = "", stale_days: str = "",
+                    by: str = tracking.BY_OWNER):
+    """跟踪问效 for the period [from, to] (default: this month so far): per owner (`by=owner`) or per org unit
+    of the owners (`by=org_unit`), within your scope. Amounts in yuan; `stale_days` (default 90) sets
+    "not contacted for N days" as of `to`."""
+    tracking.require_reader(request.user)
+    period = _period(start, to, stale_days)
+    if by not in (tracking.BY_OWNER, tracking.BY_ORG_UNIT):
+        raise ValidationError({"by": _("Choose owner or org_unit.")})
+    report = tracking.tracking_report(user=request.user, period=period, by=(by,))
+    if by == tracking.BY_OWNER:
+        rows = [{**row.figures.as_dict(), "owner": row.owner.username, "owner_name": row.owner.display_name,
+                 "org_code": row.org_unit.code if row.org_unit else None,
+                 "org_name": row.org_unit.name if row.org_unit else None} for row in report.owners]
+    else:
+        rows = [{**row.figures.as_dict(), "org_code": row.org_unit.code if row.org_unit else None,
+                 "org_name": row.org_unit.name if row.org_unit else None, "owners": row.owners}
+                for row in report.org_units]
+    return {"from": period.start, "to": period.end, "stale_days": period.stale_days, "by": by, "rows": rows,
+            "total": report.total.as_dict()}
+
+
+@router.get("/tracking/stale", response=list[StaleCustomerOut])
+@paginate(LimitOffsetPagination)
+def tracking_stale(request, owner: str, start: str = Query("", alias="from"), to: str = "", stale_days: str = ""):
+    """The customers of one owner (in your scope) nobody contacted in the `stale_days` days up to `to`."""
+    staff = tracking.tracking_owner(user=request.user, username=owner)
+    return tracking.stale_customers(user=request.user, owner=staff, period=_period(start, to, stale_days))

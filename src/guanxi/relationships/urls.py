@@ -10,4 +10,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/history/", views.customer_history, name="customer_history"),
     path("customers/<int:customer_id>/owner/", views.owner_change, name="owner_change"),
     path("staff/<str:username>/history/", views.staff_history, name="staff_history"),
+    path("tracking/", views.tracking_report, name="tracking"),
+    path("tracking/export/", views.tracking_export, name="tracking_export"),
+    path("tracking/stale/<str:username>/", views.tracking_stale, name="tracking_stale"),
 ]

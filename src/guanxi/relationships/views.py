@@ -1,18 +1,21 @@
-"""Ownership pages: rules (configure, preview, run), unassigned customers, history, owner change, transfer."""
+"""Ownership pages: rules (configure, preview, run), unassigned customers, history, owner change, transfer,
+follow-up tracking."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from guanxi.core.models import OrgUnit, User
 from guanxi.core.paging import page_of
 from guanxi.customers.models import Customer
-from guanxi.relationships import selectors, services
+from guanxi.relationships import exports, selectors, services, tracking
 from guanxi.relationships.models import AssignmentRule, RuleKind
 
 PARAMETER_FIELDS = ("username", "deposit_threshold", "loan_threshold", "group_loan_threshold",
@@ -166,3 +169,62 @@ def transfer(request):
                 return redirect("relationships:staff_history", username=from_user.username)
     return render(request, "relationships/transfer.html", {"staff": staff, "sources": sources, "errors": errors,
                                                            "post": request.POST})
+
+
+# --- follow-up tracking (跟踪问效) -----------------------------------------------------------------------------
+
+def _tracking_period(request) -> tuple[tracking.Period, list[str]]:
+    """The period of the query string; on bad input the default period and the errors to show."""
+    try:
+        return tracking.tracking_period(start=request.GET.get("from"), end=request.GET.get("to"),
+                                        stale_days=request.GET.get("stale_days")), []
+    except ValidationError as exc:
+        return tracking.tracking_period(), exc.messages
+
+
+def _period_query(period: tracking.Period) -> str:
+    return urlencode({"from": period.start.isoformat(), "to": period.end.isoformat(),
+                      "stale_days": period.stale_days})
+
+
+@login_required
+def tracking_report(request):
+    """跟踪问效: per owner (and per org unit for heads, line departments and the auditor) for a period."""
+    tracking.require_reader(request.user)
+    period, errors = _tracking_period(request)
+    by = ((tracking.BY_OWNER, tracking.BY_ORG_UNIT) if request.user.role in tracking.BY_ORG_UNIT_ROLES
+          else (tracking.BY_OWNER,))
+    report = tracking.tracking_report(user=request.user, period=period, by=by)
+    return render(request, "relationships/tracking.html", {
+        "report": report, "period": period, "errors": errors, "query": _period_query(period),
+        "show_org_units": tracking.BY_ORG_UNIT in by,
+    })
+
+
+@login_required
+def tracking_export(request):
+    """The same report as an XLSX file (the numbers of the page)."""
+    tracking.require_reader(request.user)
+    period, errors = _tracking_period(request)
+    if errors:
+        return HttpResponseBadRequest(" ".join(errors))
+    by = ((tracking.BY_OWNER, tracking.BY_ORG_UNIT) if request.user.role in tracking.BY_ORG_UNIT_ROLES
+          else (tracking.BY_OWNER,))
+    report = tracking.tracking_report(user=request.user, period=period, by=by)
+    response = HttpResponse(exports.tracking_xlsx(report),
+                            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    name = f"tracking-{period.start:%Y%m%d}-{period.end:%Y%m%d}.xlsx"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+def tracking_stale(request, username: str):
+    """Drill-down: one owner's customers nobody contacted in the last N days of the period."""
+    owner = tracking.tracking_owner(user=request.user, username=username)
+    period, errors = _tracking_period(request)
+    customers = tracking.stale_customers(user=request.user, owner=owner, period=period)
+    return render(request, "relationships/tracking_stale.html", {
+        "owner": owner, "period": period, "errors": errors, "page": page_of(customers, request.GET.get("page")),
+        "query": _period_query(period),
+    })

@@ -26,6 +26,7 @@ from guanxi.customers.models import (
 from guanxi.customers.search import derived_fields, write_tokens
 from guanxi.customers.services import customer_number
 from guanxi.customers.synthetic import Synth
+from guanxi.engagement.models import Channel, Direction, Interaction
 from guanxi.relationships.models import Assignment
 from guanxi.segmentation.demo import load_demo_segments
 from guanxi.segmentation.services import segments_recompute
@@ -161,6 +162,7 @@ def load_demo(*, customers: int = 3000, seed: int = 20261130) -> dict[str, int]:
                                                is_labourer=relation != HouseholdRelation.PARENT))
     Assignment.objects.bulk_create(assignments, batch_size=1000)
     HouseholdMember.objects.bulk_create(members, batch_size=1000)
+    _load_interactions(synth, assignments)
     _load_balance_history(synth, list(created.values()), today)
     # Every customer gets its market, sub-market, tier and product classes, as after a nightly run.
     segments_recompute(acting_user=None)
@@ -168,6 +170,43 @@ def load_demo(*, customers: int = 3000, seed: int = 20261130) -> dict[str, int]:
     audit.record(actor=None, action="demo.load", object_type="site", object_repr="demo bank",
                  changes={"customers": customers, "staff": len(staff)})
     return {"org_units": len(units), "staff": len(staff), "customers": customers, "members": len(members)}
+
+
+# Contacts of the last six months: (channel, summary, outcome, next step); most by phone or on a visit.
+DEMO_CONTACTS = [
+    (Channel.PHONE, "电话回访，了解近期资金需求", "暂无新需求", ""),
+    (Channel.PHONE, "提醒定期存款到期，介绍续存利率", "同意到期续存", "到期日前再次确认"),
+    (Channel.VISIT, "上门走访，了解春耕备耕用款计划", "有贷款意向", "准备授信调查材料"),
+    (Channel.VISIT, "走访经营场所，核实经营情况", "经营正常", ""),
+    (Channel.COUNTER, "柜面办理业务时介绍手机银行", "已开通手机银行", ""),
+    (Channel.WECHAT, "微信发送惠农贷款产品介绍", "客户表示考虑", "一周后电话跟进"),
+    (Channel.SMS, "短信节日问候", "", ""),
+    (Channel.PHONE, "贷款到期前提醒还款", "承诺按期还款", "到期日核实还款"),
+    (Channel.VISIT, "入户采集家庭信息，更新登记表", "信息已更新", ""),
+    (Channel.OTHER, "村委会宣讲活动中交流", "留下联系方式", "上门拜访"),
+]
+
+
+def _load_interactions(synth: Synth, assignments: list[Assignment]) -> int:
+    """About two contacts per owned customer over the last 180 days (a quarter never contacted), one bulk insert."""
+    now = timezone.now()
+    rows = []
+    for assignment in assignments:
+        draw = synth.random.random()
+        if draw < 0.25:
+            continue
+        for _ in range(1 + int(draw * 4)):
+            channel, summary, outcome, next_step = synth.random.choice(DEMO_CONTACTS)
+            occurred_at = now - timedelta(days=synth.random.randint(0, 180), hours=synth.random.randint(1, 9),
+                                          minutes=synth.random.randint(0, 59))
+            next_on = (timezone.localtime(occurred_at) + timedelta(days=synth.random.randint(3, 30))).date()
+            rows.append(Interaction(
+                customer=assignment.customer, staff=assignment.owner, org_unit_id=assignment.owner.org_unit_id,
+                channel=channel, direction=Direction.INBOUND if channel == Channel.COUNTER else Direction.OUTBOUND,
+                occurred_at=occurred_at, summary=summary, outcome=outcome, next_step=next_step,
+                next_step_on=next_on if next_step else None, created_at=occurred_at))
+    Interaction.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
 
 
 def _load_balance_history(synth: Synth, customers: list[Customer], today) -> int:

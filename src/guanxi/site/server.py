@@ -4,6 +4,7 @@ and the task queue's workers in the same process, so one command is all an opera
 from __future__ import annotations
 
 import logging
+import signal
 
 from django.core.management import call_command
 
@@ -19,14 +20,23 @@ def prepare() -> None:
 def start_worker(*, workers: int | None = None):
     """Start the task queue's consumer (jobs and periodic schedules) in background threads."""
     from django.conf import settings
+    from django.utils.module_loading import autodiscover_modules
     from huey.contrib.djhuey import HUEY
 
+    # Register every app's tasks (the periodic schedules included), as `run_huey` does for `guanxi worker`.
+    autodiscover_modules("tasks")
     options = dict(settings.HUEY.get("consumer", {}))
     if workers is not None:
         options["workers"] = workers
     options["worker_type"] = "thread"
     consumer = HUEY.create_consumer(**options)
+    # The consumer takes over SIGTERM/SIGINT/SIGHUP for its own `run()` loop, which this process does not
+    # run; keep the process's own handlers so that SIGTERM still stops the server (and Ctrl-C the worker).
+    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)]
+    previous = {signum: signal.getsignal(signum) for signum in signals}
     consumer.start()
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
     return consumer
 
 

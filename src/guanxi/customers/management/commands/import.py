@@ -23,7 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--as", dest="as_user", default="", help="username of the staff member importing")
         parser.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
         parser.add_argument("--errors", type=Path, default=None, help="where to write the error report")
-        parser.add_argument("--batch-size", type=int, default=5000)
+        parser.add_argument("--batch-size", type=int, default=None,
+                            help="rows per transaction (default: the importer's own)")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, kind, file, as_user, dry_run, errors, batch_size, no_progress, **options):
@@ -71,8 +72,9 @@ class Command(BaseCommand):
             progress = None
         importer = customers.customers_import if kind == "customers" else balances.balances_import
         try:
+            sizing = {"batch_size": batch_size} if batch_size else {}
             outcome = importer(acting_user=acting_user, path=file, dry_run=dry_run, errors_path=errors,
-                               batch_size=batch_size, progress=progress)
+                               progress=progress, **sizing)
         finally:
             if bar is not None:
                 bar.close()
