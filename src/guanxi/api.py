@@ -66,3 +66,7 @@ api.add_router("/relationships", relationships_router)
 from guanxi.engagement.api import router as engagement_router  # noqa: E402
 
 api.add_router("/engagement", engagement_router)
+
+from guanxi.credit.api import router as credit_router  # noqa: E402
+
+api.add_router("/credit", credit_router)

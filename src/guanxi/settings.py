@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "guanxi.customers",
     "guanxi.relationships",
     "guanxi.segmentation",
+    "guanxi.credit",
     "guanxi.engagement",
     "guanxi.site",
 ]

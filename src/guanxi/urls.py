@@ -18,6 +18,7 @@ urlpatterns = [
     path("customers/", include("guanxi.customers.urls")),
     path("relationships/", include("guanxi.relationships.urls")),
     path("segments/", include("guanxi.segmentation.urls")),
+    path("credit/", include("guanxi.credit.urls")),
     path("engagement/", include("guanxi.engagement.urls")),
     path("jobs/", include("guanxi.site.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

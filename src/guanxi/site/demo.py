@@ -13,6 +13,7 @@ from guanxi.core.models import OrgUnit, User
 from guanxi.core.roles import MarketLine, Role
 from guanxi.core.services import orgunit_save, sequence_take, staff_save
 from guanxi.core.validators import validate_resident_id
+from guanxi.credit.demo import load_demo_credit
 from guanxi.customers.models import (
     MARKET_BY_TYPE,
     BalanceSnapshot,
@@ -167,6 +168,7 @@ def load_demo(*, customers: int = 3000, seed: int = 20261130) -> dict[str, int]:
     # Every customer gets its market, sub-market, tier and product classes, as after a nightly run.
     segments_recompute(acting_user=None)
     load_demo_segments()  # territories (划片包干) and target lists (名单制管理) being worked
+    load_demo_credit()  # a batch rating of the bank, lines in every approval state, rating campaigns
     audit.record(actor=None, action="demo.load", object_type="site", object_repr="demo bank",
                  changes={"customers": customers, "staff": len(staff)})
     return {"org_units": len(units), "staff": len(staff), "customers": customers, "members": len(members)}

@@ -1,0 +1,42 @@
+from django.urls import path
+
+from guanxi.credit import views
+
+app_name = "credit"
+urlpatterns = [
+    path("", views.assessment_list, name="assessments"),
+    path("approvals/", views.approvals, name="approvals"),
+    path("runs/", views.rate_population, name="rate"),
+    path("customers/<int:customer_id>/", views.customer_rating, name="customer"),
+    path("customers/<int:customer_id>/inputs/", views.customer_inputs, name="inputs"),
+    path("customers/<int:customer_id>/assess/", views.customer_assess, name="assess"),
+    path("assessments/<int:assessment_id>/", views.assessment_detail, name="assessment"),
+    path("assessments/<int:assessment_id>/confirm/", views.assessment_confirm, name="confirm"),
+    path("assessments/<int:assessment_id>/line/", views.line_calculate, name="line_calculate"),
+    path("overrides/<int:override_id>/decide/", views.override_decide, name="decide"),
+    path("lines/<int:line_id>/", views.line_detail, name="line"),
+    path("scorecards/", views.scorecard_list, name="scorecards"),
+    path("scorecards/<int:scorecard_id>/", views.scorecard_detail, name="scorecard"),
+    path("scorecards/<int:scorecard_id>/draft/", views.scorecard_draft_create, name="scorecard_draft"),
+    path("scorecards/<int:scorecard_id>/edit/", views.scorecard_edit, name="scorecard_edit"),
+    path("scorecards/<int:scorecard_id>/preview/", views.scorecard_preview, name="scorecard_preview"),
+    path("scorecards/<int:scorecard_id>/publish/", views.scorecard_publish, name="scorecard_publish"),
+    path("scorecards/<int:scorecard_id>/discard/", views.scorecard_discard, name="scorecard_discard"),
+    path("averages/", views.local_averages, name="averages"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("lines/<int:line_id>/submit/", views.line_submit, name="line_submit"),
+    path("lines/<int:line_id>/form.pdf", views.line_form_pdf, name="line_pdf"),
+    path("line-approvals/<int:approval_id>/", views.approval_detail, name="approval"),
+    path("line-approvals/<int:approval_id>/decide/", views.approval_decide, name="approval_decide"),
+    path("line-approvals/<int:approval_id>/vote/", views.approval_vote, name="approval_vote"),
+    path("line-approvals/<int:approval_id>/form.pdf", views.approval_form_pdf, name="approval_pdf"),
+    path("authority/", views.authority, name="authority"),
+    path("notifications/read/", views.notifications_read, name="notifications_read"),
+    path("customers/<int:customer_id>/registration.pdf", views.registration_form_pdf, name="registration_pdf"),
+    path("assessments/<int:assessment_id>/form.pdf", views.assessment_form_pdf, name="assessment_pdf"),
+    path("campaigns/", views.campaign_list, name="campaigns"),
+    path("campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign"),
+    path("campaigns/<int:campaign_id>/progress.xlsx", views.campaign_progress_xlsx, name="campaign_xlsx"),
+    path("campaigns/<int:campaign_id>/rate/", views.campaign_rate, name="campaign_rate"),
+    path("campaigns/<int:campaign_id>/applicants/", views.campaign_applicant_add, name="campaign_applicant"),
+]
