@@ -72,12 +72,9 @@ _MONEY_SET = frozenset(MONEY_FIELDS)
 _COLUMN_SET = frozenset(COLUMNS)
 _BIRTH_DATE_INDEX = COLUMNS.index("birth_date")
 _INDEX = {column: index for index, column in enumerate(COLUMNS)}
-_AUDIT_INSERT = (
-    "INSERT INTO core_auditentry (created_at, actor_id, actor_username, action, object_type, object_id, "
-    "object_repr, changes, ip_address) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
 # The change set arrives as JSON text, encoded in the worker processes.
-_AUDIT_INSERT_PG = _AUDIT_INSERT.replace("%s, %s)", "CAST(%s AS jsonb), %s)")
+_AUDIT_COLUMNS = ["created_at", "actor_id", "actor_username", "action", "object_type", "object_id", "object_repr",
+                  "changes", "ip_address"]
 _MONEY_INDEXES = [COLUMNS.index(field) for field in MONEY_FIELDS]
 
 
@@ -91,6 +88,23 @@ def _db_row(row: dict[str, Any]) -> list[Any]:
         values[_BIRTH_DATE_INDEX] = values[_BIRTH_DATE_INDEX].isoformat()  # both databases take ISO text
     return values
 _SEARCH_COLUMNS = frozenset({"name_pinyin", "name_initials", "phone_last4"})
+
+
+def _insert_rows(cursor, table: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """The driver's bulk path: COPY on PostgreSQL (executemany sends a statement per row), executemany on SQLite.
+
+    Values are plain text, numbers and None (dates as ISO text, JSON as text), which COPY's text
+    format and SQLite both take as they are.
+    """
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # noqa: S608
 
 
 def _comparable(value: Any) -> Any:
@@ -199,12 +213,9 @@ class _Writer:
             with connection.cursor() as cursor:
                 if inserts:
                     columns = ["customer_no", *COLUMNS, "products", "created_at", "updated_at", "created_by_id"]
-                    marks = ", ".join(["%s"] * len(columns))
-                    cursor.executemany(
-                        f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-                        [[number, *db_values, "", now_db, now_db, actor_id]
-                         for number, _name, db_values, _json, _tokens in inserts],
-                    )
+                    _insert_rows(cursor, self.table, columns,
+                                 [[number, *db_values, "", now_db, now_db, actor_id]
+                                  for number, _name, db_values, _json, _tokens in inserts])
                     ids = dict(self._ids([db_values[_INDEX["id_number"]] for _n, _m, db_values, _j, _t in inserts]))
                     pks = []
                     token_rows = []
@@ -213,10 +224,7 @@ class _Writer:
                         pks.append(pk)
                         audit_rows.append(("customer.create", pk, f"{name} ({number})", created_json))
                         token_rows.extend((token, pk) for token in tokens)
-                    cursor.executemany(
-                        f"INSERT INTO {NameToken._meta.db_table} (token, customer_id) VALUES (%s, %s)",  # noqa: S608
-                        token_rows,
-                    )
+                    _insert_rows(cursor, NameToken._meta.db_table, ["token", "customer_id"], token_rows)
                     customers_bulk_registered.send(sender=Customer, customer_ids=pks, acting_user=self.acting_user)
                 renamed = []
                 for columns, rows in updates_by_columns.items():
@@ -230,11 +238,10 @@ class _Writer:
                 write_tokens(renamed, replace=True)
                 if audit_rows:
                     ip = _client_ip.get()
-                    cursor.executemany(_AUDIT_INSERT_PG if connection.vendor == "postgresql" else _AUDIT_INSERT,
-                        [[now_db, actor_id, actor_name, action, "customers.customer", str(pk), text[:200],
-                          changes, ip]
-                         for action, pk, text, changes in audit_rows],
-                    )
+                    _insert_rows(cursor, "core_auditentry", _AUDIT_COLUMNS,
+                                 [[now_db, actor_id, actor_name, action, "customers.customer", str(pk), text[:200],
+                                   changes, ip]
+                                  for action, pk, text, changes in audit_rows])
             self.outcome.created += len(inserts)
             self.outcome.updated += sum(len(rows) for rows in updates_by_columns.values())
             if run is not None:
