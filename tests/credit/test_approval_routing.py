@@ -89,6 +89,19 @@ def test_submitting_fixes_the_route_and_audits_it(bank, make_farmer):
         credit_line_submit(acting_user=bank.alice, line=line)
 
 
+def test_no_new_line_is_calculated_while_one_is_under_approval(bank, make_farmer):
+    customer = make_farmer()
+    line = proposed_line(bank.alice, customer)
+    approval = credit_line_submit(acting_user=bank.alice, line=line)
+    with pytest.raises(ValidationError, match="审批"):
+        proposed_line(bank.alice, customer)
+    assert CreditLine.objects.filter(customer=customer).count() == 1
+    approval_decide(acting_user=bank.hank, approval=approval, decision="return", comment="补充抵押物评估")
+    again = proposed_line(bank.alice, customer)  # sent back: a new calculation replaces it
+    line.refresh_from_db()
+    assert (line.status, again.status) == ("superseded", "proposed")
+
+
 def test_a_line_above_the_outlets_authority_cannot_be_approved_at_the_outlet(bank, make_farmer):
     line = proposed_line(bank.alice, make_farmer(), amount="400000")
     approval = credit_line_submit(acting_user=bank.alice, line=line)

@@ -30,3 +30,13 @@ def test_demo_customers_have_a_balance_history_and_products():
         assert history[0].deposit_balance == customer.deposit_balance
         assert "DEP" in customer.products.split(";")
     assert Customer.objects.filter(is_deposit_customer=True).count() == existing.count()
+
+
+def test_the_demo_bank_has_care_plans_and_visit_tasks():
+    from guanxi.engagement.models import CarePlan, FollowUp
+
+    load_demo(customers=300)
+    assert CarePlan.objects.filter(occasion="holiday", holiday="spring_festival").count() == 2
+    assert any(plan.tiers == ["high"] for plan in CarePlan.objects.filter(occasion="birthday"))
+    tasks = FollowUp.objects.filter(completed_at__isnull=True)
+    assert tasks.exists()

@@ -648,6 +648,10 @@ def credit_line_calculate(*, acting_user: User, assessment: RatingAssessment, gu
     model_sheet = sheet if assessment.model_grade == assessment.final_grade else sheet_for(assessment.model_grade)
     with transaction.atomic():
         Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk", flat=True).first()
+        if CreditLine.objects.filter(customer=customer, status=CreditLineStatus.PENDING).exists():
+            # Two lines of one customer under approval at once would let both be approved.
+            raise ValidationError(_("A credit line of this customer is under approval; it has to be decided or "
+                                    "sent back before a new line is calculated."))
         CreditLine.objects.filter(customer=customer, status=CreditLineStatus.PROPOSED).update(
             status=CreditLineStatus.SUPERSEDED)
         credit_line = CreditLine.objects.create(

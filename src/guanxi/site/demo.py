@@ -169,6 +169,7 @@ def load_demo(*, customers: int = 3000, seed: int = 20261130) -> dict[str, int]:
     segments_recompute(acting_user=None)
     load_demo_segments()  # territories (划片包干) and target lists (名单制管理) being worked
     load_demo_credit()  # a batch rating of the bank, lines in every approval state, rating campaigns
+    _load_care(staff)
     audit.record(actor=None, action="demo.load", object_type="site", object_repr="demo bank",
                  changes={"customers": customers, "staff": len(staff)})
     return {"org_units": len(units), "staff": len(staff), "customers": customers, "members": len(members)}
@@ -232,3 +233,21 @@ def _load_balance_history(synth: Synth, customers: list[Customer], today) -> int
                                         products=customer.products))
     BalanceSnapshot.objects.bulk_create(rows, batch_size=2000)
     return len(rows)
+
+
+def _load_care(staff: dict[str, User]) -> None:
+    """The line departments' care plans (关怀) and the visit tasks (回访) the nightly job would have made."""
+    from guanxi.engagement.services.care import care_plan_save
+    from guanxi.engagement.services.followups import followups_generate
+
+    for username, market in (("agri_dept", MarketLine.AGRI), ("personal_dept", MarketLine.PERSONAL)):
+        care_plan_save(acting_user=staff[username], name="春节问候", occasion="holiday", holiday="spring_festival",
+                       channel="sms", markets=[market], days_before=1,
+                       template="{surname}{honorific}您好！{branch}{owner}给您拜年，祝您新春快乐、万事如意！")
+        care_plan_save(acting_user=staff[username], name="生日祝福（高端客户）", occasion="birthday", channel="sms",
+                       markets=[market], tiers=["high"],
+                       template="{surname}{honorific}，今天是您的生日，{branch}祝您生日快乐、身体健康！")
+    care_plan_save(acting_user=staff["company_dept"], name="中秋问候", occasion="holiday", holiday="mid_autumn",
+                   channel="email", markets=[MarketLine.COMPANY], subject="中秋佳节问候",
+                   template="{name}：值此中秋佳节，{branch}感谢贵单位一直以来的支持，祝阖家团圆、事业兴旺！")
+    followups_generate()
