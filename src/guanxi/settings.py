@@ -128,7 +128,8 @@ def _database() -> dict:
             # "database is locked" on lock upgrades between concurrent writers.
             # A 64 MiB page cache (SQLite's default is 2 MiB) and memory-mapped reads: at a million
             # customers the name-token index alone is hundreds of MiB, and every insert into it
-            # re-reads pages from the OS without them (measured: 22% longer token inserts).
+            # re-reads pages from the OS without them (measured with a 256 MiB cache: the tokens of
+            # 600,000 customers went in in 45 s instead of 58 s).
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000; "
                             "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;",
             "transaction_mode": "IMMEDIATE",
