@@ -28,6 +28,16 @@ def from_fen(value: int | None) -> Decimal | None:
     return (Decimal(int(value)) / 100).quantize(CENT)
 
 
+def sum_to_yuan(value: int | Decimal | None) -> Decimal:
+    """A database SUM over a MoneyField in yuan: already yuan (a Decimal, converted by the field),
+    raw fen (an integer), or None for no rows, which is 0.00 yuan."""
+    if value is None:
+        return Decimal("0.00")
+    if isinstance(value, Decimal):
+        return value.quantize(CENT)
+    return from_fen(int(value))
+
+
 class MoneyField(models.BigIntegerField):
     """An amount in yuan, stored as integer fen so sums are exact on SQLite and PostgreSQL.
 

@@ -14,7 +14,6 @@ Who does what:
 
 from __future__ import annotations
 
-import calendar
 import json
 import time
 from collections import Counter
@@ -32,6 +31,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from guanxi.core import audit
+from guanxi.core.dates import add_months
 from guanxi.core.fields import to_fen
 from guanxi.core.models import OrgUnit, User
 from guanxi.core.roles import Role
@@ -590,12 +590,6 @@ def grade_override_decide(*, acting_user: User, override: GradeOverride, approve
 
 
 # --- credit lines --------------------------------------------------------------------------------
-
-
-def add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def line_facts(scorecard: Scorecard, customer: Customer, *, today: date) -> dict[str, int | None]:

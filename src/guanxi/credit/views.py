@@ -63,6 +63,12 @@ def _errors_into(form, exc: ValidationError) -> None:
             form.add_error(None, error)
 
 
+def _flash_form_errors(request, form) -> None:
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, error)
+
+
 def _flash(request, exc: ValidationError | PermissionDenied) -> None:
     for message in getattr(exc, "messages", None) or [str(exc) or _("Not allowed.")]:
         messages.error(request, message)
@@ -197,9 +203,7 @@ def assessment_confirm(request, assessment_id: int):
     assessment = selectors.assessment_get(user=request.user, pk=assessment_id)
     form = ConfirmForm(request.POST, grades=assessment.scorecard.compiled().grades)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
+        _flash_form_errors(request, form)
         return redirect("credit:customer", customer_id=assessment.customer_id)
     try:
         result = services.assessment_confirm(acting_user=request.user, assessment=assessment,
@@ -375,9 +379,7 @@ def scorecard_publish(request, scorecard_id: int):
     scorecard = get_object_or_404(Scorecard, pk=scorecard_id)
     form = PublishForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
+        _flash_form_errors(request, form)
         return redirect("credit:scorecard_edit", scorecard_id=scorecard.pk)
     try:
         services.scorecard_publish(acting_user=request.user, scorecard=scorecard,
@@ -488,9 +490,7 @@ def approval_decide(request, approval_id: int):
     approval = selectors.approval_get(user=request.user, pk=approval_id)
     form = ApprovalDecisionForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
+        _flash_form_errors(request, form)
         return redirect("credit:approval", approval_id=approval.pk)
     try:
         result = line_approvals.approval_decide(acting_user=request.user, approval=approval,
@@ -511,9 +511,7 @@ def approval_vote(request, approval_id: int):
     approval = selectors.approval_get(user=request.user, pk=approval_id)
     form = VoteForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
+        _flash_form_errors(request, form)
         return redirect("credit:approval", approval_id=approval.pk)
     try:
         result = line_approvals.approval_vote(acting_user=request.user, approval=approval,

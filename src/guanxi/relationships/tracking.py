@@ -36,7 +36,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.core.fields import MoneyField, from_fen
+from guanxi.core.fields import MoneyField, sum_to_yuan
 from guanxi.core.models import OrgUnit, User
 from guanxi.core.roles import OWN_SCOPE_ROLES, Role
 from guanxi.customers.models import BalanceSnapshot, Customer
@@ -271,14 +271,6 @@ def _entry_figures(staff: QuerySet[User], period: Period, key: str | None) -> di
     return {row.pop(group): row for row in updates.values(group).annotate(**aggregates)}
 
 
-def _money(value) -> Decimal:
-    if value is None:
-        return ZERO
-    if isinstance(value, Decimal):
-        return value.quantize(Decimal("0.01"))
-    return from_fen(int(value))
-
-
 def _grouped(user: User, staff: QuerySet[User], period: Period, key: str | None) -> dict:
     """{key value: Figures}: three queries (owned customers, contacts, entries)."""
     parts = (_owned_figures(user, staff, period, key), _contact_figures(staff, period, key),
@@ -289,7 +281,7 @@ def _grouped(user: User, staff: QuerySet[User], period: Period, key: str | None)
             figures = result.setdefault(value, Figures())
             for name, number in numbers.items():
                 if name in ("deposit_now", "deposit_start", "loan_now", "loan_start"):
-                    setattr(figures, name, _money(number))
+                    setattr(figures, name, sum_to_yuan(number))
                 else:
                     setattr(figures, name, number or 0)
     return result

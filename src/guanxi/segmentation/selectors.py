@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from guanxi.core.fields import from_fen
+from guanxi.core.fields import sum_to_yuan
 from guanxi.core.models import OrgUnit, User
 from guanxi.core.roles import MarketLine, Role
 from guanxi.core.validators import normalize_text
@@ -139,18 +139,10 @@ def segment_table(*, user: User, org_unit: OrgUnit, status: str = CustomerStatus
     for row in grouped:
         if row["market"] not in MARKET_ORDER or row["tier"] not in TIER_ORDER:
             continue
-        value = Cell(count=row["n"], deposit=_yuan(row["deposit"]), loan=_yuan(row["loan"]))
+        value = Cell(count=row["n"], deposit=sum_to_yuan(row["deposit"]), loan=sum_to_yuan(row["loan"]))
         for key in ((row["market"], row["tier"]), (row["market"], ""), ("", row["tier"]), ("", "")):
             table.cells[key].add(value)
     return table
-
-
-def _yuan(value) -> Decimal:
-    if value is None:
-        return Decimal("0.00")
-    if isinstance(value, Decimal):
-        return value.quantize(Decimal("0.01"))
-    return from_fen(int(value))
 
 
 def tier_changes(*, user: User, start: date | None = None, end: date | None = None, direction: str = "",

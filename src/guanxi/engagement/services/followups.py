@@ -8,7 +8,6 @@ task logs the contact (an Interaction) and opens the next task one interval late
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core import audit
+from guanxi.core.dates import add_months
 from guanxi.core.models import User
 from guanxi.core.roles import MarketLine, Role
 from guanxi.customers.models import Customer, CustomerTier
@@ -28,13 +28,6 @@ from guanxi.engagement.services import interaction_log
 LEAD_DAYS = 14
 CHUNK = 2000
 DEFAULT_INTERVALS = {CustomerTier.HIGH: 1, CustomerTier.MID: 3, CustomerTier.GENERAL: 12}
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """`day` moved by whole months; the 31st becomes the last day of a shorter month."""
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def intervals() -> dict[tuple[str, str], int]:
