@@ -194,6 +194,9 @@ def run_iie(path: Path, bulk: bool) -> dict:
 def end_state(out: Path) -> dict:
     """Every customer's imported and derived columns, one line each (sorted by ID number), and the
     name tokens, written to `out` for the parent to compare; returns counts and a digest."""
+    from django.db import connection
+
+    from guanxi.customers import search
     from guanxi.customers.models import Customer, NameToken
 
     columns = ("id_number", "customer_type", "name", "phone", "org_unit__code", "industry", "address",
@@ -206,8 +209,15 @@ def end_state(out: Path) -> dict:
             line = "\t".join("" if v is None else str(v) for v in values) + "\n"
             handle.write(line)
             digest.update(line.encode())
-    tokens = NameToken.objects.count()
-    by_customer = sorted(NameToken.objects.values_list("customer__id_number", "token").iterator(chunk_size=20000))
+    if search.uses_fts():  # SQLite: one FTS5 row of tokens per customer
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT c.id_number, f.tokens FROM {search.FTS_TABLE} f "  # noqa: S608
+                           "JOIN customers_customer c ON c.id = f.rowid")
+            by_customer = sorted((id_number, bytes.fromhex(term).decode("utf-32-be"))
+                                 for id_number, text in cursor.fetchall() for term in text.split())
+    else:
+        by_customer = sorted(NameToken.objects.values_list("customer__id_number", "token").iterator(chunk_size=20000))
+    tokens = len(by_customer)
     token_digest = hashlib.sha256("\n".join(f"{a}\t{b}" for a, b in by_customer).encode()).hexdigest()
     return {"customers": Customer.objects.count(), "tokens": tokens, "digest": digest.hexdigest()[:16],
             "token_digest": token_digest[:16]}

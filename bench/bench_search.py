@@ -11,7 +11,8 @@ again in a child process against it:
    loaded. `--load bulk` (default): every row goes through Guanxi's own validator
    (`clean_customer_input`, which also derives birth date, gender, pinyin, initials and the
    phone's last four digits) and is written with the driver's bulk path (PostgreSQL COPY,
-   SQLite executemany), name tokens from `search.name_tokens`; no audit entries are written.
+   SQLite executemany), name tokens from `search.name_tokens` (PostgreSQL: NameToken rows;
+   SQLite: one FTS5 row per customer, as the importer writes them); no audit entries are written.
    `--load import`: the registration importer `customers_import` itself (slower: ~1-2k rows/s
    on this machine, so only for small N).
 2. The planner's statistics are refreshed as a live system would have them (PostgreSQL:
@@ -63,7 +64,7 @@ def load_bulk(path: Path, units: dict, *, chunk: int = 10_000) -> dict:
     from guanxi.core.models import Sequence
     from guanxi.customers.importing.customers import COLUMNS, DEFAULTS, HEADERS, REQUIRED
     from guanxi.customers.models import MARKET_BY_TYPE, Customer, NameToken
-    from guanxi.customers.search import name_tokens
+    from guanxi.customers.search import FTS_TABLE, fts_text, name_tokens
     from guanxi.customers.services import customer_number
     from guanxi.customers.validation import MONEY_FIELDS, clean_customer_input
 
@@ -102,7 +103,7 @@ def load_bulk(path: Path, units: dict, *, chunk: int = 10_000) -> dict:
             else:
                 marks = ", ".join(["%s"] * len(columns))
                 cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-                cursor.executemany(f"INSERT INTO {token_table} (token, customer_id) VALUES (%s, %s)", tokens)
+                cursor.executemany(f"INSERT INTO {FTS_TABLE} (rowid, tokens) VALUES (%s, %s)", tokens)
         stats["write_s"] += time.perf_counter() - started
 
     with open(path, encoding="utf-8-sig", newline="") as handle:
@@ -131,7 +132,10 @@ def load_bulk(path: Path, units: dict, *, chunk: int = 10_000) -> dict:
             pk += 1
             rows.append([pk, customer_number(pk), *[value(c, record[c]) for c in COLUMNS], "", now_db, now_db,
                          None, *other_values])
-            tokens.extend((token, pk) for token in name_tokens(record["name"]))
+            if postgres:
+                tokens.extend((token, pk) for token in name_tokens(record["name"]))
+            else:
+                tokens.append((pk, fts_text(name_tokens(record["name"]))))
             if len(rows) >= chunk:
                 stats["validate_s"] += time.perf_counter() - started
                 write(rows, tokens)
@@ -156,7 +160,7 @@ def load_import(path: Path) -> dict:
     from guanxi.customers.models import NameToken
 
     outcome = customers_import(acting_user=None, path=path)
-    return {"rows": outcome.created, "rejected": outcome.rejected, "tokens": NameToken.objects.count()}
+    return {"rows": outcome.created, "rejected": outcome.rejected, "tokens": NameToken.objects.count()}  # PostgreSQL
 
 
 def refresh_statistics(vendor: str, sqlite_analyze: bool) -> str:
@@ -365,10 +369,13 @@ class Remedy:
 
 
 def query_remedies() -> dict[str, list[Remedy]]:
-    """kind → other query shapes for it."""
+    """kind → other query shapes for it (the name-token shapes on PostgreSQL only: SQLite keeps the
+    tokens in FTS5, and the NameToken table is empty there)."""
+    from django.db import connection
+
     from guanxi.core.validators import normalize_identifier
 
-    tokens = [
+    tokens = [] if connection.vendor == "sqlite" else [
         Remedy("ORM: same filter, order_by('pk')",
                "visible_to(user).filter(pk__in=NameToken.objects.filter(token=q[:2]).values('customer_id'))"
                "[.filter(name__icontains=q) if len(q) > 2].order_by('pk')[:25] — ordered by id instead of "

@@ -12,8 +12,8 @@ from django.utils import translation
 from guanxi.core.models import AuditEntry
 from guanxi.core.services import token_create
 from guanxi.core.validators import resident_id_check_digit
-from guanxi.customers import duplicates
-from guanxi.customers.models import BalanceSnapshot, Customer, CustomerMerge, HouseholdMember, NameToken
+from guanxi.customers import duplicates, search
+from guanxi.customers.models import BalanceSnapshot, Customer, CustomerMerge, HouseholdMember
 from guanxi.customers.synthetic import Synth
 from tests.factories import CustomerFactory
 
@@ -258,7 +258,7 @@ def test_merging_is_audited_with_counts_and_masked_filled_fields(bank, pair):
 def test_the_kept_customers_name_tokens_are_rebuilt(bank, pair):
     keep, absorb = pair
     _merge(bank.alice, keep, absorb)
-    assert set(NameToken.objects.filter(customer=keep).values_list("token", flat=True)) == {
+    assert search.tokens_of(keep.pk) == {
         "刘", "德", "明", "刘德", "德明"}
     assert Customer.objects.visible_to(bank.alice).search("刘德明").get() == keep
 
@@ -276,7 +276,7 @@ def _state(*customers):
             "balances": sorted(customer.balance_history.values_list("pk", "as_of", "deposit_balance")),
             "assignments": sorted(customer.assignments.values_list("pk", "owner_id", "active", "started_at",
                                                                    "ended_at")),
-            "tokens": sorted(NameToken.objects.filter(customer=customer).values_list("token", flat=True)),
+            "tokens": sorted(search.tokens_of(customer.pk)),
         }
     return state
 

@@ -255,3 +255,38 @@ def test_validation_in_worker_processes_gives_the_same_result(messy, tmp_path):
     assert customer.phone == "13700002222"  # order kept: the later row still wins
     reasons = [row["错误原因"] for row in read_report(tmp_path / "parallel.errors.csv")]
     assert len(reasons) == 4 and reasons[0].startswith("第 3 行")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030"])
+def test_workers_reading_their_own_parts_of_a_csv_file_see_every_record_whole(tmp_path, bank, monkeypatch,
+                                                                               encoding):
+    """Parts cut at record ends: quoted newlines and quotes, blank lines and refused rows keep their line numbers."""
+    from guanxi.customers.importing import customers as importing
+
+    synth = Synth(seed=515)
+    path = tmp_path / "parts.csv"
+    with path.open("w", encoding=encoding, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["客户类型", "客户名称", "证件号码", "手机号码", "所属机构", "地址"])
+        for index in range(120):
+            if index % 17 == 5:
+                handle.write("\r\n")  # a blank line
+            address = f'东风村{index}组\n"老屋"旁' if index % 3 == 0 else f"东风村{index}组"
+            id_number = synth.resident_id()
+            if index % 11 == 7:
+                id_number = id_number[:-1] + ("0" if id_number[-1] != "0" else "1")  # a wrong check digit
+            writer.writerow(["个人", synth.person_name(), id_number, synth.mobile(), "B1", address])
+    monkeypatch.setattr(importing, "_BLOCK", 256)  # many parts, most cutting through a quoted cell
+    outcomes = {}
+    for workers in (0, 2):
+        report = tmp_path / f"w{workers}.errors.csv"
+        outcome = importing.customers_import(acting_user=None, path=path, workers=workers, dry_run=True,
+                                             errors_path=report)
+        outcomes[workers] = (outcome.rows_read, outcome.created, outcome.rejected,
+                             [(row["错误原因"], row["地址"]) for row in read_report(report)])
+    assert outcomes[0] == outcomes[2]
+    assert outcomes[2][:3] == (120, 109, 11)
+    assert outcomes[2][3][0][0].startswith("第 10 行")  # the 8th record, after one blank line
+    importing.customers_import(acting_user=None, path=path, workers=2)
+    assert Customer.objects.filter(address='东风村0组 "老屋"旁').count() == 1  # the newline made a space
+    assert Customer.objects.count() == 109

@@ -87,9 +87,27 @@ def registration(tmp_path):
     return path
 
 
-def test_kill_9_midway_then_rerun_equals_one_clean_run(tmp_path, registration, db):
+def _indexes(url: str) -> list:
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            return conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                                "AND tbl_name = 'customers_customer' ORDER BY name").fetchall()
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://")) as conn:
+        return conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'customers_customer' "
+                            "ORDER BY indexname").fetchall()
+
+
+@pytest.mark.parametrize("deferred", [False, True], ids=["indexes-kept", "indexes-deferred"])
+def test_kill_9_midway_then_rerun_equals_one_clean_run(tmp_path, registration, db, deferred):
+    """Also when the import drops the customer table's indexes for the load (a big file): the rerun
+    builds them again, and the table ends with exactly the indexes it had."""
     clean_url, clean_db, clean_env = _prepare(tmp_path / "clean", "clean")
     crash_url, crash_db, crash_env = _prepare(tmp_path / "crash", "crash")
+    if deferred:
+        crash_env["GUANXI_IMPORT_DEFER_INDEXES_MIN_ROWS"] = "1000"
+    indexes = _indexes(clean_url)
     try:
         assert _guanxi(clean_env, "import", "customers", str(registration), "--no-progress").returncode == 0
 
@@ -113,6 +131,8 @@ def test_kill_9_midway_then_rerun_equals_one_clean_run(tmp_path, registration, d
         partial = _state(crash_url)
         assert 0 < len(partial) < ROWS
         assert len(partial) % 1000 == 0  # whole batches only
+        if deferred:
+            assert len(_indexes(crash_url)) < len(indexes), "the import did not drop the indexes"
 
         rerun = _guanxi(crash_env, "import", "customers", str(registration), "--no-progress")
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
@@ -121,6 +141,7 @@ def test_kill_9_midway_then_rerun_equals_one_clean_run(tmp_path, registration, d
         # Same customers with the same data; customer numbers may differ only in order of allocation.
         assert [row[1:] for row in crashed] == [row[1:] for row in clean]
         assert len({row[0] for row in crashed}) == ROWS
+        assert _indexes(crash_url) == _indexes(clean_url) == indexes
     finally:
         _drop(clean_db)
         _drop(crash_db)

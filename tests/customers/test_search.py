@@ -3,7 +3,7 @@
 import pytest
 
 from guanxi.customers import search, services
-from guanxi.customers.models import Customer, NameToken
+from guanxi.customers.models import Customer
 from guanxi.customers.synthetic import Synth
 from tests.factories import CustomerFactory
 
@@ -62,7 +62,7 @@ def test_renaming_a_customer_updates_the_search(bank, customers):
     assert Customer.objects.search("欧阳").filter(pk=renamed.pk).exists()
     assert Customer.objects.search("oyf").filter(pk=renamed.pk).exists()
     assert not Customer.objects.search(renamed.name[:1] + "某").filter(pk=renamed.pk).exists()
-    tokens = set(NameToken.objects.filter(customer=customers.alice_person).values_list("token", flat=True))
+    tokens = search.tokens_of(customers.alice_person.pk)
     assert tokens == {"欧", "阳", "锋", "欧阳", "阳锋"}
 
 
@@ -84,3 +84,21 @@ def test_a_company_is_found_by_its_credit_code(bank):
     company = CustomerFactory(customer_type="company", name="兴农合作社", org_unit=bank.b1)
     assert list(Customer.objects.search(company.id_number)) == [company]
     assert list(Customer.objects.search(company.id_number.lower())) == [company]
+
+
+def test_names_with_any_characters_are_found(bank):
+    """Middle dots, Latin letters, digits and brackets stay inside the search tokens."""
+    customers = [CustomerFactory(name=name, org_unit=bank.b1)
+                 for name in ("阿依古丽·买买提", "ABC农机(合作社)", "张3丰", "李-明")]
+    for customer, text in zip(customers, ("丽·买", "(合作", "3丰", "-明"), strict=True):
+        assert Customer.objects.search(text).filter(pk=customer.pk).exists(), text
+    assert not Customer.objects.search("丽买").filter(pk=customers[0].pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_customer_removes_it_from_the_name_search(bank):
+    customer = CustomerFactory(name="独孤求败", org_unit=bank.b1)
+    assert search.tokens_of(customer.pk) == {"独", "孤", "求", "败", "独孤", "孤求", "求败"}
+    pk = customer.pk
+    Customer.objects.filter(pk=pk).delete()
+    assert search.tokens_of(pk) == set()

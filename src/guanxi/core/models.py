@@ -175,3 +175,22 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("the audit log is append-only")
+
+
+class DeferredIndex(models.Model):
+    """A secondary index dropped for the duration of a bulk load, to be created again (see `core.bulkload`).
+
+    Written in the same transaction as the DROP INDEX and deleted in the same transaction as
+    the CREATE INDEX, so that a load killed in between leaves a record of what to restore.
+    """
+
+    table = models.CharField(max_length=100)
+    name = models.CharField(max_length=200, unique=True)
+    sql = models.TextField()
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    touched_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.name}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import operator
 import re
 import time
 import unicodedata
@@ -39,6 +40,7 @@ __all__ = [
     "normalize_identifier",
     "normalize_text",
     "resident_id_check_digit",
+    "resident_id_facts",
     "uscc_check_char",
     "validate_id_number",
     "validate_mobile",
@@ -50,8 +52,6 @@ __all__ = [
 # Text normalisation
 # ---------------------------------------------------------------------------
 
-_WHITESPACE_RE = re.compile(r"\s+")
-_NEEDS_COLLAPSE_RE = re.compile(r"\s\s|[^\S ]")
 # ASCII hyphen plus the Unicode dashes people paste from Word/WPS documents
 # (NFKC does not fold all of them to "-").
 _IDENTIFIER_JUNK_RE = re.compile(r"[\s\-\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]+")
@@ -71,13 +71,15 @@ def normalize_text(value: str | None) -> str:
     """
     if value is None:
         return ""
-    text = str(value)
+    text = value if type(value) is str else str(value)  # str() would return a str itself anyway
     # Fast path for plain ASCII (most cells of a big import): NFKC changes nothing there.
+    # (For other text, unicodedata.normalize() itself returns text that is already NFKC as is.)
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
-    if _NEEDS_COLLAPSE_RE.search(text):
-        text = _WHITESPACE_RE.sub(" ", text)
-    return text.strip()
+    # str.split() splits on exactly the characters regex \s matches (both use str.isspace()),
+    # so this collapses every whitespace run into one space and strips both ends in one go,
+    # several times faster than a regex search and substitution.
+    return " ".join(text.split())
 
 
 def normalize_identifier(value: str | None) -> str:
@@ -86,7 +88,11 @@ def normalize_identifier(value: str | None) -> str:
     Runs :func:`normalize_text`, removes all whitespace and dashes, and
     upper-cases the result (so a trailing ``x`` becomes ``X``).
     """
-    return _IDENTIFIER_JUNK_RE.sub("", normalize_text(value)).upper()
+    text = normalize_text(value)
+    # Whitespace and dashes are never alphanumeric: a text that is can have nothing to remove.
+    if not text.isalnum():
+        text = _IDENTIFIER_JUNK_RE.sub("", text)
+    return text.upper()
 
 
 def is_excel_mangled(value: str | None) -> bool:
@@ -96,6 +102,16 @@ def is_excel_mangled(value: str | None) -> bool:
     only 15 significant digits, so the original value cannot be recovered.
     """
     return bool(_EXCEL_SCIENTIFIC_RE.match(normalize_identifier(value)))
+
+
+def _is_excel_mangled_identifier(number: str) -> bool:
+    """:func:`is_excel_mangled` for a value that :func:`normalize_identifier` already returned."""
+    if number.isascii():
+        # normalize_identifier() returns such an ASCII value unchanged (no whitespace or dashes
+        # left, already upper case), so running it again is useless; and the pattern needs an
+        # "E", which upper-casing made the only possible form of the exponent letter.
+        return "E" in number and _EXCEL_SCIENTIFIC_RE.match(number) is not None
+    return is_excel_mangled(number)
 
 
 def _excel_mangled_error() -> ValidationError:
@@ -222,8 +238,16 @@ def resident_id_check_digit(first17: str) -> str:
     """Compute the GB 11643 (ISO 7064 MOD 11-2) check character for 17 digits."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise ValueError("resident_id_check_digit() needs exactly 17 ASCII digits")
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _RID_WEIGHTS, strict=True))
-    return _RID_CHECK_CHARS[total % 11]
+    return _rid_check_char(first17)
+
+
+def _rid_check_char(first17: str) -> str:
+    """:func:`resident_id_check_digit` for a value known to be 17 ASCII digits."""
+    # The weight of digit i (0-based) is 2**(17 - i) mod 11 (ISO 7064 MOD 11-2), so the weighted
+    # sum is, mod 11, twice the digits read as a base-2 number. Reading them in base 13 instead
+    # gives the same remainder, as 13 ≡ 2 (mod 11), and int() does that in C (digits 0-9 are
+    # valid base-13 digits): 10x cheaper than 17 multiplications in Python.
+    return _RID_CHECK_CHARS[2 * int(first17, 13) % 11]
 
 
 def convert_15_to_18(number15: str) -> str:
@@ -286,8 +310,25 @@ def validate_resident_id(value: str | None, *, today: date | None = None) -> Res
     :raises ValidationError: with code ``excel_mangled``, ``format``,
         ``county``, ``birth_date`` or ``check_digit``.
     """
+    number, birth_date, gender = resident_id_facts(value, today=today)
+    county_code = number[:6]
+    return ResidentId(
+        number=number,
+        birth_date=birth_date,
+        gender=gender,
+        county_code=county_code,
+        county_name=county_name(county_code),
+    )
+
+
+def resident_id_facts(value: str | None, *, today: date | None = None) -> tuple[str, date, str]:
+    """:func:`validate_resident_id`'s checks, returning only (number, birth date, gender).
+
+    For bulk imports, which validate thousands of numbers a second and need no county name:
+    building the :class:`ResidentId` would cost a quarter of the check.
+    """
     number = normalize_identifier(value)
-    if is_excel_mangled(number):
+    if _is_excel_mangled_identifier(number):
         raise _excel_mangled_error()
 
     if len(number) == 15 and number.isascii() and number.isdigit():
@@ -303,30 +344,30 @@ def validate_resident_id(value: str | None, *, today: date | None = None) -> Res
             params={"code": county_code},
         )
 
-    year, month, day = int(number[6:10]), int(number[10:12]), int(number[12:14])
-    shown = f"{number[6:10]}-{number[10:12]}-{number[12:14]}"
+    year, month_day = divmod(int(number[6:14]), 10000)  # YYYYMMDD, ASCII digits
+    month, day = divmod(month_day, 100)
     try:
         birth_date = date(year, month, day)
     except ValueError:
         raise ValidationError(
             _("The birth date %(date)s in the ID number does not exist."),
             code="birth_date",
-            params={"date": shown},
+            params={"date": _shown_birth_date(number)},
         ) from None
     if year < 1900:
         raise ValidationError(
             _("The birth date %(date)s in the ID number is before 1900."),
             code="birth_date",
-            params={"date": shown},
+            params={"date": _shown_birth_date(number)},
         )
     if birth_date > _today(today):
         raise ValidationError(
             _("The birth date %(date)s in the ID number is in the future."),
             code="birth_date",
-            params={"date": shown},
+            params={"date": _shown_birth_date(number)},
         )
 
-    expected = resident_id_check_digit(number[:17])
+    expected = _rid_check_char(number[:17])  # _RID_18_RE matched: 17 ASCII digits
     if number[17] != expected:
         if number[15:18] == "000":
             # Excel keeps 15 significant digits and replaces the rest by zeros.
@@ -342,13 +383,11 @@ def validate_resident_id(value: str | None, *, today: date | None = None) -> Res
             )
         raise ValidationError(message, code="check_digit", params={"expected": expected, "found": number[17]})
 
-    return ResidentId(
-        number=number,
-        birth_date=birth_date,
-        gender="male" if int(number[16]) % 2 else "female",
-        county_code=county_code,
-        county_name=county_name(county_code),
-    )
+    return number, birth_date, "male" if number[16] in "13579" else "female"  # parity of an ASCII digit
+
+
+def _shown_birth_date(number: str) -> str:
+    return f"{number[6:10]}-{number[10:12]}-{number[12:14]}"
 
 
 # ---------------------------------------------------------------------------
@@ -359,15 +398,20 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 """The 31 characters a unified social credit code may use (no I, O, S, V, Z)."""
 
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_USCC_VALUE = {char: index for index, char in enumerate(USCC_ALPHABET)}  # == USCC_ALPHABET.index(char)
+_USCC_CHARS = frozenset(USCC_ALPHABET)
 
 
 def uscc_check_char(first17: str) -> str:
     """Compute the GB 32100 (MOD 31) check character for the first 17 characters."""
     if len(first17) != 17 or any(char not in USCC_ALPHABET for char in first17):
         raise ValueError("uscc_check_char() needs 17 characters of the USCC alphabet")
-    total = sum(
-        USCC_ALPHABET.index(char) * weight for char, weight in zip(first17, _USCC_WEIGHTS, strict=True)
-    )
+    return _uscc_check_char(first17)
+
+
+def _uscc_check_char(first17: str) -> str:
+    """:func:`uscc_check_char` for 17 characters known to be of the alphabet."""
+    total = sum(map(operator.mul, map(_USCC_VALUE.__getitem__, first17), _USCC_WEIGHTS))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -383,7 +427,7 @@ def validate_uscc(value: str | None) -> str:
         ``check_digit``.
     """
     code = normalize_identifier(value)
-    if is_excel_mangled(code):
+    if _is_excel_mangled_identifier(code):
         raise _excel_mangled_error()
     if not code:
         raise ValidationError(_("The unified social credit code is empty."), code="format")
@@ -396,7 +440,8 @@ def validate_uscc(value: str | None) -> str:
             code="format",
             params={"length": len(code)},
         )
-    bad = list(dict.fromkeys(char for char in code if char not in USCC_ALPHABET))
+    # USCC_ALPHABET holds single characters, so "char in" the string and the set agree.
+    bad = [] if _USCC_CHARS.issuperset(code) else list(dict.fromkeys(c for c in code if c not in USCC_ALPHABET))
     if bad:
         raise ValidationError(
             _(
@@ -415,7 +460,7 @@ def validate_uscc(value: str | None) -> str:
             code="format",
             params={"region": code[2:8]},
         )
-    expected = uscc_check_char(code[:17])
+    expected = _uscc_check_char(code[:17])  # every character was checked above
     if code[17] != expected:
         raise ValidationError(
             _(
@@ -474,9 +519,14 @@ def validate_mobile(value: str | None) -> str:
         with 1) or ``invalid`` (no such mobile number range).
     """
     text = normalize_text(value)
-    digits = _PHONE_SEPARATORS_RE.sub("", text)
-    digits = _PHONE_COUNTRY_PREFIX_RE.sub("", digits)
-    digits = _PHONE_TRUNK_PREFIX_RE.sub("", digits)
+    if len(text) == 11 and text[0] == "1" and text.isascii() and text.isdigit():
+        # The usual case, 11 plain digits starting with 1: there are no separators, and
+        # neither prefix pattern can match (both need a leading "+", "0" or "8").
+        digits = text
+    else:
+        digits = _PHONE_SEPARATORS_RE.sub("", text)
+        digits = _PHONE_COUNTRY_PREFIX_RE.sub("", digits)
+        digits = _PHONE_TRUNK_PREFIX_RE.sub("", digits)
     if not digits:
         raise ValidationError(_("The mobile number is empty."), code="format")
     if digits.startswith(("+", "00")):

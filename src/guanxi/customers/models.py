@@ -97,9 +97,7 @@ class CustomerQuerySet(models.QuerySet):
         ident = normalize_identifier(text)
         if search.is_cjk(text):
             compact = "".join(text.lower().split())
-            # Driven by the token index in customer order, so the first page of a common
-            # surname (王: 7% of the book) is read without gathering and sorting every match.
-            query = self.filter(name_tokens__token=compact[:2]).order_by("name_tokens__customer_id")
+            query = search.filter_by_token(self, compact[:2])
             return query.filter(name__icontains=text) if len(compact) > 2 else query
         if len(ident) == 18 and ident.isalnum() and ident.isascii():
             return self.filter(id_number=ident)  # a resident ID or a unified social credit code
@@ -355,7 +353,10 @@ class ImportRun(models.Model):
 
 
 class NameToken(models.Model):
-    """A single character or character pair of a customer's name, for substring search (see `search`)."""
+    """A single character or character pair of a customer's name, for substring search (see `search`).
+
+    Used on PostgreSQL; on SQLite the tokens live in an FTS5 table instead and this table stays empty.
+    """
 
     pk = models.CompositePrimaryKey("token", "customer")
     token = models.CharField(max_length=8)

@@ -14,7 +14,7 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
 from guanxi.core.models import OrgUnit
-from guanxi.core.validators import normalize_text, validate_id_number, validate_mobile, validate_resident_id
+from guanxi.core.validators import normalize_text, resident_id_facts, validate_id_number, validate_mobile
 from guanxi.customers import search
 from guanxi.customers.models import CustomerStatus, CustomerType, GuaranteeType
 
@@ -46,13 +46,16 @@ def _values(choices) -> frozenset[str]:
     return frozenset(choices.values)
 
 
-def _choice(value: str, field: str, choices, aliases: dict[str, str]) -> str:
-    value = normalize_text(value)
-    value = aliases.get(value, value.lower())
+def _choice(text: str, field: str, choices, aliases: dict[str, str]) -> str:
+    """`text` is already normalize_text()'s result (the function is idempotent: not run again)."""
+    value = aliases.get(text) or text.lower()  # every alias maps to a non-empty code
     if value not in _values(choices):
         allowed = "、".join(f"{label}({code})" for code, label in zip(choices.values, choices.labels, strict=True))
         raise ValidationError({field: _("%(value)s is not one of %(allowed)s") % {"value": value, "allowed": allowed}})
     return value
+
+
+_FEN = Decimal("0.01")
 
 
 def parse_amount(value: Any, field: str) -> Decimal | None:
@@ -60,7 +63,7 @@ def parse_amount(value: Any, field: str) -> Decimal | None:
     if value is None:
         return None
     if isinstance(value, str) and _PLAIN_AMOUNT_RE.match(value):
-        return Decimal(value).quantize(Decimal("0.01"))
+        return Decimal(value).quantize(_FEN)
     if isinstance(value, int | Decimal):
         amount = Decimal(value)
     else:
@@ -78,56 +81,63 @@ def parse_amount(value: Any, field: str) -> Decimal | None:
         raise ValidationError({field: _("the amount cannot be negative")})
     if amount > _MAX_YUAN:
         raise ValidationError({field: _("the amount is too large")})
-    if amount != amount.quantize(Decimal("0.01")):
+    if amount != amount.quantize(_FEN):
         raise ValidationError({field: _("at most two decimal places (fen)")})
-    return amount.quantize(Decimal("0.01"))
+    return amount.quantize(_FEN)
 
 
-def _clean_type(value, ctx):
-    if not normalize_text(value):
+# Each cleaner stores its field's value(s) in `out`. A cleaner that raises stores nothing
+# before raising, and any error makes clean_customer_input raise, so `out` never escapes
+# half-filled. normalize_text() is idempotent, so a value normalised once is passed on as is.
+
+
+def _clean_type(value, ctx, out):
+    text = normalize_text(value)
+    if not text:
         raise ValidationError(_("this field is required"))
-    ctx["customer_type"] = _choice(value, "customer_type", CustomerType, TYPE_ALIASES)
-    return {"customer_type": ctx["customer_type"]}
+    ctx["customer_type"] = out["customer_type"] = _choice(text, "customer_type", CustomerType, TYPE_ALIASES)
 
 
-def _clean_name(value, ctx):
+def _clean_name(value, ctx, out):
     name = normalize_text(value)
     if not name:
         raise ValidationError(_("this field is required"))
     if len(name) > 100:
         raise ValidationError(_("at most 100 characters"))
-    return {"name": name}
+    out["name"] = name
 
 
-def _clean_id(value, ctx):
-    if not normalize_text(value):
+def _clean_id(value, ctx, out):
+    text = normalize_text(value)
+    if not text:
         raise ValidationError(_("this field is required"))
     customer_type = ctx["customer_type"]
     if customer_type in _RESIDENT_TYPES:
-        resident = validate_resident_id(value)
-        return {"id_number": resident.number, "birth_date": resident.birth_date, "gender": resident.gender}
-    return {"id_number": validate_id_number(value, customer_type), "birth_date": None, "gender": ""}
+        out["id_number"], out["birth_date"], out["gender"] = resident_id_facts(text)
+    else:
+        out["id_number"], out["birth_date"], out["gender"] = validate_id_number(text, customer_type), None, ""
 
 
-def _clean_phone(value, ctx):
+def _clean_phone(value, ctx, out):
     raw = normalize_text(value)
-    return {"phone": validate_mobile(raw) if raw else ""}
+    out["phone"] = validate_mobile(raw) if raw else ""
 
 
-def _clean_email(value, ctx):
+def _clean_email(value, ctx, out):
     email = normalize_text(value).replace(" ", "")
     if not email:
-        return {"email": ""}
+        out["email"] = ""
+        return
     local, _at, domain = email.rpartition("@")
     email = f"{local}@{domain.lower()}" if local else email  # the domain part is case-insensitive
     try:
         validate_email(email)
     except ValidationError:
         raise ValidationError(_("%(value)s is not an email address") % {"value": email}) from None
-    return {"email": email}
+    out["email"] = email
 
 
-def _clean_org(value, ctx):
+def _clean_org(value, ctx, out):
     code = normalize_text(value)
     if not code:
         raise ValidationError(_("this field is required"))
@@ -135,61 +145,70 @@ def _clean_org(value, ctx):
     unit = org_units.get(code) if org_units is not None else OrgUnit.objects.filter(code=code).first()
     if unit is None:
         raise ValidationError(_("%(code)s is not a known org unit code") % {"code": code})
-    return {"org_unit": unit}
+    out["org_unit"] = unit
 
 
-def _clean_status(value, ctx):
+def _clean_status(value, ctx, out):
     raw = normalize_text(value)
-    return {"status": _choice(raw, "status", CustomerStatus, STATUS_ALIASES) if raw else CustomerStatus.PROSPECT}
+    out["status"] = _choice(raw, "status", CustomerStatus, STATUS_ALIASES) if raw else CustomerStatus.PROSPECT
 
 
-def _clean_address(value, ctx):
+def _clean_address(value, ctx, out):
     address = normalize_text(value)
     if len(address) > 200:
         raise ValidationError(_("at most 200 characters"))
-    return {"address": address}
+    out["address"] = address
 
 
-def _clean_industry(value, ctx):
+def _clean_industry(value, ctx, out):
     code = normalize_text(value).upper().replace(" ", "")
     if code and (not _INDUSTRY_RE.match(code) or code[0] not in industry_sections()):
         raise ValidationError(_("%(code)s is not a GB/T 4754 code (a section letter A–T, e.g. A or A0111)")
                               % {"code": code})
-    return {"industry": code}
+    out["industry"] = code
 
 
 def _money_cleaner(field: str):
     zero_when_blank = field in ("deposit_balance", "loan_balance")
 
-    def clean(value, ctx):
+    def clean(value, ctx, out):
         amount = parse_amount(value, field)
         if amount is None and zero_when_blank:
             amount = Decimal("0.00")
-        return {field: amount}
+        out[field] = amount
 
     return clean
 
 
-def _clean_household(value, ctx):
+def _clean_household(value, ctx, out):
     raw = normalize_text(str(value or ""))
     if not raw:
-        return {"household_size": None}
+        out["household_size"] = None
+        return
+    if len(raw) <= 4 and raw.isascii() and raw.isdigit():
+        # A few plain digits: int() gives what int(Decimal()) gives, and the value is whole.
+        # (Long digit strings take the Decimal path: int() refuses more than 4,300 digits.)
+        size = int(raw)
+        if size < 1 or size > 50:
+            raise ValidationError(_("a household has between 1 and 50 people"))
+        out["household_size"] = size
+        return
     try:
         size = int(Decimal(raw))
     except (InvalidOperation, ValueError):
         raise ValidationError(_("%(value)s is not a whole number") % {"value": raw}) from None
     if size < 1 or size > 50 or Decimal(raw) != size:
         raise ValidationError(_("a household has between 1 and 50 people"))
-    return {"household_size": size}
+    out["household_size"] = size
 
 
-def _clean_guarantee(value, ctx):
+def _clean_guarantee(value, ctx, out):
     raw = normalize_text(value)
-    return {"guarantee_type": _choice(raw, "guarantee_type", GuaranteeType, GUARANTEE_ALIASES) if raw else ""}
+    out["guarantee_type"] = _choice(raw, "guarantee_type", GuaranteeType, GUARANTEE_ALIASES) if raw else ""
 
 
-def _clean_notes(value, ctx):
-    return {"notes": (value or "").strip()}
+def _clean_notes(value, ctx, out):
+    out["notes"] = (value or "").strip()
 
 
 _RESIDENT_TYPES = frozenset({CustomerType.PERSON.value, CustomerType.FARMER.value})
@@ -236,7 +255,7 @@ def clean_customer_input(
                     errors.setdefault("id_number", []).append(_("this field is required"))
                 continue
         try:
-            out.update(cleaner(value, ctx))
+            cleaner(value, ctx, out)
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):
                 for key, messages in exc.message_dict.items():

@@ -12,9 +12,15 @@ log = logging.getLogger(__name__)
 
 
 def prepare() -> None:
-    """Migrate and collect static files; both are no-ops when there is nothing to do."""
+    """Migrate, collect static files, and build any index a killed bulk import left dropped (all
+    no-ops when there is nothing to do)."""
+    from guanxi.core.bulkload import indexes_restore
+
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
+    restored = indexes_restore()
+    if restored:
+        log.warning("built again %d index(es) a killed bulk import had dropped: %s", len(restored), restored)
 
 
 def start_worker(*, workers: int | None = None):

@@ -11,6 +11,10 @@ plus the reason, ready to be corrected and imported again.
 from __future__ import annotations
 
 import collections
+import contextlib
+import csv
+import functools
+import io
 import json
 import marshal
 import multiprocessing
@@ -22,12 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core.audit import _client_ip
+from guanxi.core.bulkload import indexes_deferred, indexes_restore
 from guanxi.core.masking import SENSITIVE_FIELDS, mask_value
 from guanxi.core.models import OrgUnit, User
 from guanxi.core.services import sequence_take
@@ -36,7 +42,7 @@ from guanxi.customers.importing.common import ImportOutcome, map_columns, reject
 from guanxi.customers.importing.readers import open_tabular
 from guanxi.customers.importing.report import ErrorReport, default_report_path
 from guanxi.customers.models import MARKET_BY_TYPE, Customer, ImportRun, NameToken
-from guanxi.customers.search import name_tokens, write_tokens
+from guanxi.customers.search import FTS_TABLE, fts_text, name_tokens, uses_fts, write_tokens
 from guanxi.customers.services import customer_number
 from guanxi.customers.signals import customers_bulk_registered
 from guanxi.customers.validation import MONEY_FIELDS, clean_customer_input
@@ -76,11 +82,14 @@ _INDEX = {column: index for index, column in enumerate(COLUMNS)}
 _AUDIT_COLUMNS = ["created_at", "actor_id", "actor_username", "action", "object_type", "object_id", "object_repr",
                   "changes", "ip_address"]
 _MONEY_INDEXES = [COLUMNS.index(field) for field in MONEY_FIELDS]
+# The value each column takes when the cleaned values lack it (the columns without a default
+# are always among the values of a customer that can be created).
+_COLUMN_DEFAULTS = [DEFAULTS.get(column) for column in COLUMNS]
 
 
 def _db_row(row: dict[str, Any]) -> list[Any]:
-    """A whole cleaned row as the driver receives it (the hot path: no per-column dispatch)."""
-    values = [row[column] for column in COLUMNS]
+    """A whole cleaned row (DEFAULTS where absent) as the driver receives it (the hot path: no per-column dispatch)."""
+    values = list(map(row.get, COLUMNS, _COLUMN_DEFAULTS))  # row.get(column, default), looped in C
     for index in _MONEY_INDEXES:
         if values[index] is not None:
             values[index] = int(values[index] * 100)
@@ -219,12 +228,19 @@ class _Writer:
                     ids = dict(self._ids([db_values[_INDEX["id_number"]] for _n, _m, db_values, _j, _t in inserts]))
                     pks = []
                     token_rows = []
+                    fts = uses_fts()
                     for number, name, db_values, created_json, tokens in inserts:
                         pk = ids[db_values[_INDEX["id_number"]]]
                         pks.append(pk)
                         audit_rows.append(("customer.create", pk, f"{name} ({number})", created_json))
-                        token_rows.extend((token, pk) for token in tokens)
-                    _insert_rows(cursor, NameToken._meta.db_table, ["token", "customer_id"], token_rows)
+                        if fts:
+                            token_rows.append((pk, tokens if isinstance(tokens, str) else fts_text(tokens)))
+                        else:
+                            token_rows.extend((token, pk) for token in tokens)
+                    if fts:
+                        _insert_rows(cursor, FTS_TABLE, ["rowid", "tokens"], token_rows)
+                    else:
+                        _insert_rows(cursor, NameToken._meta.db_table, ["token", "customer_id"], token_rows)
                     customers_bulk_registered.send(sender=Customer, customer_ids=pks, acting_user=self.acting_user)
                 renamed = []
                 for columns, rows in updates_by_columns.items():
@@ -298,26 +314,52 @@ class _RowContext:
     allowed_units: set[str] | None
 
 
-def _prepare_row(raw: list[str], ctx: _RowContext) -> tuple | str:
-    """Validate one row, or say why it is refused.
+_REQUIRED_SET = frozenset(REQUIRED)
+_MARKET_OF = {customer_type.value: market.value for customer_type, market in MARKET_BY_TYPE.items()}
+_json_string = json.encoder.encode_basestring  # the string encoder of json.dumps(..., ensure_ascii=False)
+# How the creation's audit change set shows each audited column (the search columns are not):
+# (index in COLUMNS, column, the JSON text before its value, "mask" / "money" (fen as yuan) / "plain").
+_CREATION_AUDIT = [
+    (index, column, json.dumps("org_unit" if column == "org_unit_id" else column) + ": [null, ",
+     "mask" if column in SENSITIVE_FIELDS else "money" if column in _MONEY_SET else "plain")
+    for index, column in enumerate(COLUMNS) if column not in _SEARCH_COLUMNS
+]
 
-    Everything that does not depend on the database is done here (and so in the worker
-    processes): the driver-ready values, the audit change set of a creation, the name tokens.
-    Returns (id number, name or None, columns it sets, db values in COLUMNS order, creation
-    audit JSON, tokens), built of plain str/int/None only so that a worker can hand a whole
-    chunk back as one `marshal` string (unpickling rich rows cost the parent more than writing them).
+
+def _json_value(value: Any) -> str:
+    if type(value) is str:
+        return _json_string(value)
+    if type(value) is int:
+        return int.__repr__(value)  # as json does
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _creation_audit_json(db_values: list[Any]) -> str:
+    """``json.dumps(_audit_changes({column: (None, value)}), ensure_ascii=False)`` for the non-empty values.
+
+    The same text (same separators, same string escapes), written directly: twice as cheap
+    as building the change set and encoding it.
     """
-    data = {name: _unneutralise(raw[index]) if index < len(raw) else "" for index, name in ctx.mapping}
-    given = {name: value for name, value in data.items() if value.strip() or name in REQUIRED}
-    try:
-        values = clean_customer_input(given, org_units=ctx.units)
-        if ctx.allowed_units is not None and values["org_unit"].code not in ctx.allowed_units:
-            raise ValidationError({"org_code": [_("%(code)s is outside your org unit")
-                                                % {"code": values["org_unit"].code}]})
-    except ValidationError as exc:
-        return _reason(exc.message_dict, ctx.header_of, data)
-    values["org_unit_id"] = values.pop("org_unit").pk
-    values["market"] = MARKET_BY_TYPE[values["customer_type"]].value
+    parts = []
+    for index, column, before, shown in _CREATION_AUDIT:
+        value = db_values[index]
+        if value is None or value == "":
+            continue
+        if shown == "money":
+            text = f'"{value / 100:.2f}"'  # digits, a point and maybe a minus: nothing to escape
+        elif shown == "mask":
+            text = _json_string(mask_value(column, value))
+        elif type(value) is str:
+            text = _json_string(value)  # birth_date is ISO text already, which str() would leave as is
+        else:
+            text = _json_value(value)
+        parts.append(f"{before}{text}]")
+    return "{" + ", ".join(parts) + "}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _columns_set(given: tuple[str, ...]) -> frozenset[str]:
+    """The columns a row sets, from the fields it gives (rows of one file give few combinations)."""
     columns = {("org_unit_id" if name == "org_code" else name) for name in given}
     if "id_number" in columns:
         columns |= {"birth_date", "gender"}
@@ -328,22 +370,82 @@ def _prepare_row(raw: list[str], ctx: _RowContext) -> tuple | str:
     if "phone" in columns:
         columns.add("phone_last4")
     columns.discard("id_number")
-    row = dict(DEFAULTS)
-    row.update({column: values[column] for column in values if column in _COLUMN_SET})
-    db_values = _db_row(row)
-    created = {c: (None, v) for c, v in zip(COLUMNS, db_values, strict=True) if v is not None and v != ""}
-    return (values["id_number"], values.get("name"), frozenset(columns), db_values,
-            json.dumps(_audit_changes(created), ensure_ascii=False), name_tokens(values["name"]))
+    return frozenset(columns)
+
+
+def _prepare_row(raw: list[str], ctx: _RowContext) -> tuple | str:
+    """Validate one row, or say why it is refused.
+
+    Everything that does not depend on the database is done here (and so in the worker
+    processes): the driver-ready values, the audit change set of a creation, the name tokens.
+    Returns (id number, name or None, columns it sets, db values in COLUMNS order, creation
+    audit JSON, tokens), built of plain str/int/None only so that a worker can hand a whole
+    chunk back as one `marshal` string (unpickling rich rows cost the parent more than writing them).
+    """
+    size = len(raw)
+    data = {}  # every mapped field (the error report shows them); map_columns() maps a field once
+    given = {}  # the fields with a value, and the required ones
+    for index, name in ctx.mapping:
+        value = raw[index] if index < size else ""
+        if value[:1] == "'":
+            value = _unneutralise(value)
+        data[name] = value
+        # (value and not value.isspace()) == bool(value.strip()), without building the stripped copy
+        if (value and not value.isspace()) or name in _REQUIRED_SET:
+            given[name] = value
+    try:
+        values = clean_customer_input(given, org_units=ctx.units)
+        if ctx.allowed_units is not None and values["org_unit"].code not in ctx.allowed_units:
+            raise ValidationError({"org_code": [_("%(code)s is outside your org unit")
+                                                % {"code": values["org_unit"].code}]})
+    except ValidationError as exc:
+        return _reason(exc.message_dict, ctx.header_of, data)
+    values["org_unit_id"] = values.pop("org_unit").pk
+    values["market"] = _MARKET_OF[values["customer_type"]]
+    db_values = _db_row(values)
+    return (values["id_number"], values.get("name"), _columns_set(tuple(given)), db_values,
+            _creation_audit_json(db_values), name_tokens(values["name"]))
 
 
 _WORKER_CONTEXT: _RowContext | None = None
-_CHUNK = 2000
+_WORKER_FILE: tuple[Path, str] | None = None  # (path, encoding) of the CSV file the workers read
+_CHUNK = 2000  # rows of an XLSX file sent to a worker at a time
+_BLOCK = 1 << 20  # bytes of a CSV file a worker reads at a time (~8,000 rows)
+
+
+def _for_writer(prepared: tuple | str) -> tuple | str:
+    """A prepared row as the writer takes it: on SQLite the name tokens already as the FTS5 text."""
+    if isinstance(prepared, str) or not uses_fts():
+        return prepared
+    return (*prepared[:5], fts_text(prepared[5]))
 
 
 def _prepare_chunk(chunk: list[tuple[int, list[str]]]) -> bytes:
-    """A worker's share: the prepared rows of a chunk, in order, as one marshal string."""
+    """A worker's share of an XLSX file: the prepared rows of a chunk, in order, as one marshal string."""
     assert _WORKER_CONTEXT is not None
-    return marshal.dumps([_prepare_row(raw, _WORKER_CONTEXT) for _line, raw in chunk])
+    return marshal.dumps([_for_writer(_prepare_row(raw, _WORKER_CONTEXT)) for _line, raw in chunk])
+
+
+def _prepare_block(start: int, end: int) -> bytes:
+    """A worker's share of a CSV file: it reads and parses the bytes [start, end) itself (whole records).
+
+    Returns, as one marshal string, the number of records in the range (blank ones included,
+    for the line numbers) and (index in the range, cells, prepared row) of each non-blank one:
+    the parent needs the cells only for the error report, but sending them back is cheaper
+    than parsing the file in the parent and sending every row to a worker.
+    """
+    assert _WORKER_CONTEXT is not None and _WORKER_FILE is not None
+    path, encoding = _WORKER_FILE
+    with path.open("rb") as handle:
+        handle.seek(start)
+        text = handle.read(end - start).decode("utf-8" if encoding == "utf-8-sig" else encoding)
+    records = 0
+    out = []
+    for index, raw in enumerate(csv.reader(io.StringIO(text, newline=""))):
+        records += 1
+        if any(cell.strip() for cell in raw):
+            out.append((index, raw, _for_writer(_prepare_row(raw, _WORKER_CONTEXT))))
+    return marshal.dumps((records, out))
 
 
 def _chunks(rows, size: int):
@@ -361,9 +463,11 @@ def _prepared_rows(tabular, ctx: _RowContext, workers: int | None):
     """Validated rows in file order; validation runs in forked worker processes for big files.
 
     The workers only compute (no database access): they inherit the org units, the county
-    table and the active language from the parent at fork time.
+    table and the active language from the parent at fork time. A CSV file is cut into byte
+    ranges of whole records that each worker reads and parses itself; an XLSX file is read
+    by the parent and its rows are sent to the workers in chunks.
     """
-    global _WORKER_CONTEXT
+    global _WORKER_CONTEXT, _WORKER_FILE
     if workers is None:
         # Forking is only safe from a single-threaded command (not inside the web server's
         # or the job runner's threads), and only worth it for big files.
@@ -377,13 +481,28 @@ def _prepared_rows(tabular, ctx: _RowContext, workers: int | None):
         return
     county_exists("110101")  # load the code table before forking, once for all workers
     _WORKER_CONTEXT = ctx
+    _WORKER_FILE = (tabular.path, tabular.encoding)
     pool = multiprocessing.get_context("fork").Pool(workers)
     pending: collections.deque = collections.deque()
-    chunks = _chunks(tabular.rows(), _CHUNK)
     try:
-        # A bounded window of chunks in flight, so memory does not grow with the file.
+        # A bounded window of work in flight, so memory does not grow with the file.
+        if tabular.kind == "csv":
+            line = 2  # the first record after the header
+            for block in tabular.csv_blocks(_BLOCK):
+                pending.append(pool.apply_async(_prepare_block, block))
+                if len(pending) >= 2 * workers:
+                    records, rows = marshal.loads(pending.popleft().get())  # noqa: S302 - own worker
+                    for index, raw, prepared in rows:
+                        yield line + index, raw, prepared
+                    line += records
+            while pending:
+                records, rows = marshal.loads(pending.popleft().get())  # noqa: S302 - own worker
+                for index, raw, prepared in rows:
+                    yield line + index, raw, prepared
+                line += records
+            return
         # The parent keeps each chunk's raw rows (for the error report); workers send back only results.
-        for chunk in chunks:
+        for chunk in _chunks(tabular.rows(), _CHUNK):
             pending.append((chunk, pool.apply_async(_prepare_chunk, (chunk,))))
             if len(pending) >= 2 * workers:
                 done, result = pending.popleft()
@@ -396,7 +515,20 @@ def _prepared_rows(tabular, ctx: _RowContext, workers: int | None):
     finally:
         pool.terminate()
         pool.join()
-        _WORKER_CONTEXT = None
+        _WORKER_CONTEXT = _WORKER_FILE = None
+
+
+_BYTES_PER_ROW = 120  # a generated registration row: 100-140 bytes in CSV (fewer in XLSX: an underestimate)
+
+
+def _worth_deferring(tabular) -> bool:
+    """Whether rebuilding the indexes at the end beats maintaining them row by row (see `core.bulkload`)."""
+    rows = tabular.total_bytes // _BYTES_PER_ROW
+    if rows < settings.IMPORT_DEFER_INDEXES_MIN_ROWS:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {Customer._meta.db_table}")  # noqa: S608
+        return rows >= cursor.fetchone()[0]
 
 
 def customers_import(
@@ -409,6 +541,7 @@ def customers_import(
     progress: Callable[[int, int, int], None] | None = None,
     run: ImportRun | None = None,
     workers: int | None = None,
+    defer_indexes: bool | None = None,
 ) -> ImportOutcome:
     """Import a registration file (CSV or XLSX). See the module docstring for the guarantees.
 
@@ -419,8 +552,13 @@ def customers_import(
     300,000 rows on SQLite).
     `workers` validates rows in that many extra processes (default: one per extra CPU for
     files over a few megabytes); rows keep their order, so the later row still wins.
+    `defer_indexes` drops the customer table's secondary indexes for the import and builds them
+    again at its end (`core.bulkload`); by default, when the file holds at least
+    IMPORT_DEFER_INDEXES_MIN_ROWS rows and at least as many as the table.
     """
     started = time.monotonic()
+    if not dry_run:
+        indexes_restore()  # left dropped by a bulk import that was killed
     tabular = open_tabular(path)
     outcome = ImportOutcome(run=None)
     mapping, header_of = map_columns(tabular.header, HEADERS, IGNORED_HEADERS, outcome)
@@ -453,6 +591,11 @@ def customers_import(
     context = _RowContext(mapping=mapping, header_of=header_of, units=units, allowed_units=allowed_units)
     batch: dict[str, tuple[int, list[str], tuple]] = {}
     valid_rows = 0
+    stack = contextlib.ExitStack()
+    touch = None
+    if not dry_run and (defer_indexes if defer_indexes is not None else _worth_deferring(tabular)):
+        tables = [Customer._meta.db_table] + ([] if uses_fts() else [NameToken._meta.db_table])
+        touch = stack.enter_context(indexes_deferred(tables))
     try:
         for line, raw, prepared in _prepared_rows(tabular, context, workers):
             outcome.rows_read += 1
@@ -469,6 +612,8 @@ def customers_import(
             if len(batch) >= batch_size:
                 if not dry_run:
                     writer.write(batch, reject, run)
+                    if touch:
+                        touch()
                 batch = {}
                 if progress:
                     progress(outcome.rows_read, tabular.bytes_read, tabular.total_bytes)
@@ -484,6 +629,7 @@ def customers_import(
     finally:
         report.close()
         tabular.close()
+        stack.close()  # the deferred indexes are built again, also after a failure
     if dry_run:
         outcome.created = valid_rows - outcome.duplicates_merged
     if report.count == 0:

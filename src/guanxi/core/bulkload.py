@@ -1,0 +1,120 @@
+"""Bulk loads without per-row index maintenance: drop a table's secondary indexes, load, create them again.
+
+Inserting a row into a table with a dozen secondary indexes costs a dozen random B-tree
+inserts; building each index once at the end from the loaded table is a sort, several times
+cheaper per row (measured on the customer table: 300,000 rows with every index in place
+40 s; without the secondary indexes 13 s, plus 5 s to build them all at the end). So a load
+that brings in at least as many rows as the table already holds drops the table's secondary
+indexes (never a primary key or a unique index: those guard the data) and builds them again
+when it ends, whether it succeeded or failed.
+
+Crash safety: each dropped index is recorded (`DeferredIndex`: its name and its CREATE
+statement) in the same transaction as the DROP, and the record is deleted in the same
+transaction as the CREATE. A load killed in between leaves the records; `indexes_restore`
+builds those indexes again. It runs at the start of every bulk load and of the server, and
+restores the indexes of any load whose process is gone (same host, process not running) or
+that has not touched its records for `STALE_AFTER`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+STALE_AFTER = timedelta(minutes=30)
+
+
+def secondary_indexes(table: str) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of a table's indexes that are neither primary keys nor unique."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT ic.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "JOIN pg_class ic ON ic.oid = i.indexrelid "
+                "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND NOT i.indisunique "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+                "ORDER BY ic.relname", [table])
+        else:
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL "
+                "AND upper(sql) NOT LIKE 'CREATE UNIQUE%%' ORDER BY name", [table])
+        return [(name, sql) for name, sql in cursor.fetchall()]
+
+
+def _if_not_exists(sql: str) -> str:
+    head, sep, rest = sql.partition("INDEX ")
+    return f"{head}{sep}IF NOT EXISTS {rest}" if "IF NOT EXISTS" not in rest[:20] else sql
+
+
+def _create(records) -> None:
+    from guanxi.core.models import DeferredIndex
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        postgres = connection.vendor == "postgresql"
+        if postgres:
+            # Inside a caller's transaction, rows written since its start may have deferred foreign
+            # key checks pending, and PostgreSQL refuses CREATE INDEX on such a table: run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for record in records:
+            cursor.execute(_if_not_exists(record.sql))
+        if postgres:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # back to the foreign keys' own INITIALLY DEFERRED
+        DeferredIndex.objects.filter(pk__in=[record.pk for record in records]).delete()
+
+
+def _process_gone(record) -> bool:
+    """Whether the load that dropped this index has ended without building it again."""
+    if record.touched_at < timezone.now() - STALE_AFTER:
+        return True  # a live load touches its records every batch
+    if record.host != socket.gethostname():
+        return False
+    try:
+        os.kill(record.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # a process of another user: alive
+        return False
+    return False
+
+
+def indexes_restore() -> list[str]:
+    """Build again the indexes left dropped by bulk loads that are no longer running; their names."""
+    from guanxi.core.models import DeferredIndex
+
+    orphans = [record for record in DeferredIndex.objects.all() if _process_gone(record)]
+    if orphans:
+        _create(orphans)
+    return [record.name for record in orphans]
+
+
+@contextlib.contextmanager
+def indexes_deferred(tables: list[str]) -> Iterator[callable]:
+    """Drop these tables' secondary indexes for the duration of the block; build them again at its end.
+
+    Yields `touch()`, to be called now and then (every batch) so that a long load on another
+    host is not taken for a dead one.
+    """
+    from guanxi.core.models import DeferredIndex
+
+    indexes_restore()
+    host, pid = socket.gethostname(), os.getpid()
+    with transaction.atomic():
+        records = [DeferredIndex.objects.create(table=table, name=name, sql=sql, host=host, pid=pid)
+                   for table in tables for name, sql in secondary_indexes(table)]
+        with connection.cursor() as cursor:
+            for record in records:
+                cursor.execute(f'DROP INDEX "{record.name}"')
+
+    def touch() -> None:
+        DeferredIndex.objects.filter(pk__in=[record.pk for record in records]).update(touched_at=timezone.now())
+
+    try:
+        yield touch
+    finally:
+        _create(records)

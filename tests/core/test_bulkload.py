@@ -1,0 +1,68 @@
+"""Secondary indexes dropped for a bulk load are always built again: at the end, after a failure, after a kill."""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+
+from guanxi.core.bulkload import indexes_deferred, indexes_restore, secondary_indexes
+from guanxi.core.models import DeferredIndex
+from guanxi.customers.models import Customer
+
+TABLE = "customers_customer"
+
+
+def _all_indexes() -> set[str]:
+    with connection.cursor() as cursor:
+        return {info for info, spec in connection.introspection.get_constraints(cursor, TABLE).items()
+                if spec["index"] or spec["unique"]}
+
+
+def test_the_secondary_indexes_are_dropped_during_the_load_and_built_again_after(db):
+    before = _all_indexes()
+    secondary = {name for name, _sql in secondary_indexes(TABLE)}
+    assert "customer_segment_cover" in secondary
+    with indexes_deferred([TABLE]):
+        during = _all_indexes()
+        assert not (during & secondary)
+        assert during  # the primary key and the unique customer and ID numbers stay
+        assert DeferredIndex.objects.count() == len(secondary)
+    assert _all_indexes() == before
+    assert not DeferredIndex.objects.exists()
+
+
+def test_a_failed_load_builds_them_again_too(db):
+    before = _all_indexes()
+    with pytest.raises(RuntimeError), indexes_deferred([TABLE]):
+        raise RuntimeError("the file was unreadable")
+    assert _all_indexes() == before
+
+
+def test_the_unique_identifier_is_enforced_during_the_load(bank, db):
+    from django.db import IntegrityError, transaction
+
+    from tests.factories import CustomerFactory
+
+    customer = CustomerFactory(org_unit=bank.b1)
+    with indexes_deferred([TABLE]), pytest.raises(IntegrityError), transaction.atomic():
+        Customer.objects.create(customer_no="KH9999999999", customer_type="person", name="重复",
+                                id_number=customer.id_number, org_unit=bank.b1, market="personal")
+
+
+def test_indexes_left_by_a_killed_load_are_built_again(db):
+    before = _all_indexes()
+    name, sql = secondary_indexes(TABLE)[0]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP INDEX "{name}"')
+    DeferredIndex.objects.create(table=TABLE, name=name, sql=sql, host=socket.gethostname(),
+                                 pid=int(dead.stdout))
+    alive = secondary_indexes(TABLE)[1]
+    DeferredIndex.objects.create(table=TABLE, name=alive[0], sql=alive[1], host=socket.gethostname(), pid=1)
+    assert name not in _all_indexes()
+    assert indexes_restore() == [name]  # the other record belongs to a running process (pid 1): left alone
+    assert _all_indexes() == before
+    assert list(DeferredIndex.objects.values_list("name", flat=True)) == [alive[0]]
