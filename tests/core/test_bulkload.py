@@ -66,3 +66,26 @@ def test_indexes_left_by_a_killed_load_are_built_again(db):
     assert indexes_restore() == [name]  # the other record belongs to a running process (pid 1): left alone
     assert _all_indexes() == before
     assert list(DeferredIndex.objects.values_list("name", flat=True)) == [alive[0]]
+
+
+def test_reserved_keys_are_new_and_never_handed_out_again(bank, db):
+    from django.db import transaction
+
+    from guanxi.core.bulkload import reserve_ids
+    from tests.factories import CustomerFactory
+
+    first = CustomerFactory(org_unit=bank.b1)
+    with transaction.atomic():
+        keys = reserve_ids(TABLE, 3)
+    assert len(keys) == 3 and min(keys) > first.pk
+    if connection.vendor == "sqlite":
+        assert keys == range(keys[0], keys[0] + 3)  # consecutive: an import batch is one id range
+    # Rows inserted with them keep them, and later customers get keys past them.
+    customers = [Customer.objects.create(pk=pk, customer_no=f"KH99999999{i:02d}", customer_type="person",
+                                         name="预留", id_number=f"11010119900101{i:03d}X"[:18], org_unit=bank.b1,
+                                         market="personal") for i, pk in enumerate(list(keys)[:2])]
+    assert [c.pk for c in customers] == list(keys)[:2]
+    later = CustomerFactory(org_unit=bank.b1)
+    assert later.pk > max(keys)  # even the reserved key left unused is not handed out
+    with transaction.atomic():
+        assert min(reserve_ids(TABLE, 2)) > later.pk

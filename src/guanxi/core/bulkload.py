@@ -118,3 +118,31 @@ def indexes_deferred(tables: list[str]) -> Iterator[callable]:
         yield touch
     finally:
         _create(records)
+
+
+def reserve_ids(table: str, count: int) -> range | list[int]:
+    """Take `count` new primary keys of `table` (an auto-increment "id"), inside the caller's transaction.
+
+    Rows inserted with these ids need no read-back to learn their keys. On SQLite the keys are
+    consecutive: the AUTOINCREMENT counter is moved past them in a statement that takes the
+    database's write lock first, so no other writer can take the same keys. On PostgreSQL they
+    are drawn from the table's sequence (consecutive unless another session draws at the same
+    time); a `range` when they are consecutive.
+    """
+    if count <= 0:
+        return range(0)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                           [table, count])
+            ids = sorted(row[0] for row in cursor.fetchall())
+            return range(ids[0], ids[-1] + 1) if ids[-1] - ids[0] == count - 1 else ids
+        highest = f'(SELECT coalesce(max(id), 0) FROM "{table}")'  # noqa: S608 - a table name of ours
+        cursor.execute(f"UPDATE sqlite_sequence SET seq = max(seq, {highest}) + %s WHERE name = %s",  # noqa: S608
+                       [count, table])
+        if cursor.rowcount == 0:  # no row was ever inserted: SQLite has no counter for the table yet
+            cursor.execute(f"INSERT INTO sqlite_sequence (name, seq) VALUES (%s, {highest} + %s)",  # noqa: S608
+                           [table, count])
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        last = cursor.fetchone()[0]
+    return range(last - count + 1, last + 1)

@@ -144,11 +144,13 @@ class Customer(models.Model):
     phone_last4 = models.CharField(max_length=4, blank=True, db_index=True, editable=False)
     # Database default too: the bulk importers insert with explicit column lists.
     email = models.EmailField(_("email"), max_length=254, blank=True, default="", db_default="")
-    org_unit = models.ForeignKey(OrgUnit, verbose_name=_("org unit"), on_delete=models.PROTECT, related_name="customers")
+    # No single-column indexes on org_unit and market: the composite indexes in Meta lead with them.
+    org_unit = models.ForeignKey(OrgUnit, verbose_name=_("org unit"), on_delete=models.PROTECT, related_name="customers",
+                                 db_index=False)
     status = models.CharField(_("status"), max_length=10, choices=CustomerStatus.choices, default=CustomerStatus.PROSPECT)
     address = models.CharField(_("address"), max_length=200, blank=True)
     industry = models.CharField(_("industry"), max_length=5, blank=True, help_text=_("GB/T 4754 code, e.g. A or A0111"))
-    market = models.CharField(_("market line"), max_length=10, choices=MarketLine.choices, db_index=True)
+    market = models.CharField(_("market line"), max_length=10, choices=MarketLine.choices)
     birth_date = models.DateField(_("birth date"), null=True, blank=True, editable=False)
     gender = models.CharField(_("gender"), max_length=6, choices=Gender.choices, blank=True, editable=False)
     # Registration profile (客户信息采集登记表), used later for rating.
@@ -168,7 +170,9 @@ class Customer(models.Model):
                                      on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(_("registered at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
-    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Never queried by (users are deactivated, not deleted): no index to maintain on every write.
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   db_index=False)
     # Set when this record was merged into another (`customers.duplicates.customer_merge`), cleared on revert.
     # Indexed only where set (see Meta): a plain index on a column that is NULL for nearly every row
     # tempts SQLite's planner into scanning it for `merged_into IS NULL` instead of a selective index.

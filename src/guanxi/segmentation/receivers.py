@@ -30,7 +30,7 @@ def segment_imported_customers(sender, customer_ids, acting_user, **kwargs):
     from guanxi.segmentation.services import segments_recompute
 
     if customer_ids:
-        segments_recompute(acting_user=acting_user, customer_ids=list(customer_ids), record_history=False)
+        segments_recompute(acting_user=acting_user, customer_ids=customer_ids, record_history=False)
 
 
 @receiver(customer_registered)
@@ -52,4 +52,4 @@ def route_imported_prospects(sender, customer_ids, acting_user, **kwargs):
     from guanxi.segmentation.services.territories import territory_route_registered
 
     if customer_ids:
-        territory_route_registered(acting_user=acting_user, customer_ids=list(customer_ids))
+        territory_route_registered(acting_user=acting_user, customer_ids=customer_ids)

@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core.audit import _client_ip
-from guanxi.core.bulkload import indexes_deferred, indexes_restore
+from guanxi.core.bulkload import indexes_deferred, indexes_restore, reserve_ids
 from guanxi.core.masking import SENSITIVE_FIELDS, mask_value
 from guanxi.core.models import OrgUnit, User
 from guanxi.core.services import sequence_take
@@ -221,26 +221,22 @@ class _Writer:
                                    json.dumps(_audit_changes(changed), ensure_ascii=False)))
             with connection.cursor() as cursor:
                 if inserts:
-                    columns = ["customer_no", *COLUMNS, "products", "created_at", "updated_at", "created_by_id"]
+                    # Keys taken up front: the rows' audit entries and search rows need no read-back.
+                    pks = reserve_ids(self.table, len(inserts))
+                    columns = ["id", "customer_no", *COLUMNS, "products", "created_at", "updated_at",
+                               "created_by_id"]
                     _insert_rows(cursor, self.table, columns,
-                                 [[number, *db_values, "", now_db, now_db, actor_id]
-                                  for number, _name, db_values, _json, _tokens in inserts])
-                    ids = dict(self._ids([db_values[_INDEX["id_number"]] for _n, _m, db_values, _j, _t in inserts]))
-                    pks = []
-                    token_rows = []
-                    fts = uses_fts()
-                    for number, name, db_values, created_json, tokens in inserts:
-                        pk = ids[db_values[_INDEX["id_number"]]]
-                        pks.append(pk)
-                        audit_rows.append(("customer.create", pk, f"{name} ({number})", created_json))
-                        if fts:
-                            token_rows.append((pk, tokens if isinstance(tokens, str) else fts_text(tokens)))
-                        else:
-                            token_rows.extend((token, pk) for token in tokens)
-                    if fts:
-                        _insert_rows(cursor, FTS_TABLE, ["rowid", "tokens"], token_rows)
+                                 [[pk, number, *db_values, "", now_db, now_db, actor_id]
+                                  for pk, (number, _name, db_values, _json, _tokens) in zip(pks, inserts, strict=True)])
+                    audit_rows.extend(("customer.create", pk, f"{name} ({number})", created_json)
+                                      for pk, (number, name, _values, created_json, _tokens)
+                                      in zip(pks, inserts, strict=True))
+                    if uses_fts():
+                        _insert_rows(cursor, FTS_TABLE, ["rowid", "tokens"],
+                                     [(pk, item[4]) for pk, item in zip(pks, inserts, strict=True)])
                     else:
-                        _insert_rows(cursor, NameToken._meta.db_table, ["token", "customer_id"], token_rows)
+                        _insert_rows(cursor, NameToken._meta.db_table, ["token", "customer_id"],
+                                     [(token, pk) for pk, item in zip(pks, inserts, strict=True) for token in item[4]])
                     customers_bulk_registered.send(sender=Customer, customer_ids=pks, acting_user=self.acting_user)
                 renamed = []
                 for columns, rows in updates_by_columns.items():
@@ -266,14 +262,6 @@ class _Writer:
                     rows_updated=self.outcome.updated, rows_unchanged=self.outcome.unchanged,
                     rows_rejected=self.outcome.rejected,
                 )
-
-    def _ids(self, id_numbers: list[str]):
-        with connection.cursor() as cursor:
-            for start in range(0, len(id_numbers), 900):
-                chunk = id_numbers[start : start + 900]
-                marks = ", ".join(["%s"] * len(chunk))
-                cursor.execute(f"SELECT id_number, id FROM {self.table} WHERE id_number IN ({marks})", chunk)  # noqa: S608
-                yield from cursor.fetchall()
 
 
 def _tracking(run: ImportRun, progress: Callable | None) -> Callable[[int, int, int], None]:
@@ -312,6 +300,9 @@ class _RowContext:
     header_of: dict[str, str]
     units: dict[str, OrgUnit]
     allowed_units: set[str] | None
+    # Whether the writer may still refuse a valid row (a scoped user's data scope), and so needs its
+    # cells for the error report; otherwise only refused rows' cells come back from the workers.
+    keep_cells: bool = True
 
 
 _REQUIRED_SET = frozenset(REQUIRED)
@@ -431,8 +422,9 @@ def _prepare_block(start: int, end: int) -> bytes:
 
     Returns, as one marshal string, the number of records in the range (blank ones included,
     for the line numbers) and (index in the range, cells, prepared row) of each non-blank one:
-    the parent needs the cells only for the error report, but sending them back is cheaper
-    than parsing the file in the parent and sending every row to a worker.
+    the parent needs the cells only for the error report, so they come back only for refused rows
+    (and for every row when the writer may still refuse one); sending those back is cheaper than
+    parsing the file in the parent and sending every row to a worker.
     """
     assert _WORKER_CONTEXT is not None and _WORKER_FILE is not None
     path, encoding = _WORKER_FILE
@@ -444,7 +436,8 @@ def _prepare_block(start: int, end: int) -> bytes:
     for index, raw in enumerate(csv.reader(io.StringIO(text, newline=""))):
         records += 1
         if any(cell.strip() for cell in raw):
-            out.append((index, raw, _for_writer(_prepare_row(raw, _WORKER_CONTEXT))))
+            prepared = _for_writer(_prepare_row(raw, _WORKER_CONTEXT))
+            out.append((index, raw if _WORKER_CONTEXT.keep_cells or type(prepared) is str else None, prepared))
     return marshal.dumps((records, out))
 
 
@@ -477,7 +470,7 @@ def _prepared_rows(tabular, ctx: _RowContext, workers: int | None):
         workers = min(cpus, 4) if cpus > 1 and big and single else 0
     if workers <= 0 or "fork" not in multiprocessing.get_all_start_methods():
         for line, raw in tabular.rows():
-            yield line, raw, _prepare_row(raw, ctx)
+            yield line, raw, _for_writer(_prepare_row(raw, ctx))
         return
     county_exists("110101")  # load the code table before forking, once for all workers
     _WORKER_CONTEXT = ctx
@@ -588,7 +581,8 @@ def customers_import(
 
     reject = rejector(outcome, report)
 
-    context = _RowContext(mapping=mapping, header_of=header_of, units=units, allowed_units=allowed_units)
+    context = _RowContext(mapping=mapping, header_of=header_of, units=units, allowed_units=allowed_units,
+                          keep_cells=writer.scope_checked)
     batch: dict[str, tuple[int, list[str], tuple]] = {}
     valid_rows = 0
     stack = contextlib.ExitStack()

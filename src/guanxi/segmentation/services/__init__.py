@@ -10,6 +10,7 @@ from their table. Nothing loops over customers in Python. Works the same on SQLi
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -133,6 +134,18 @@ def recompute_statements(markets: list[str], *, ids_sql: str = "", ids: list[int
     return [(insert, insert_params), (update, update_params)]
 
 
+def _id_conditions(customer_ids: Sequence[int]) -> Iterator[tuple[str, list[int]]]:
+    """SQL conditions on `c.id` that together select these ids: one BETWEEN for a range of
+    consecutive ids (an import batch), else IN lists of at most 900 (SQLite's parameter limit)."""
+    if isinstance(customer_ids, range) and customer_ids.step == 1:
+        if customer_ids:
+            yield " AND c.id BETWEEN %s AND %s", [customer_ids[0], customer_ids[-1]]
+        return
+    for start in range(0, len(customer_ids), 900):
+        chunk = list(customer_ids[start : start + 900])
+        yield f" AND c.id IN ({', '.join(['%s'] * len(chunk))})", chunk
+
+
 def _thresholds_lock() -> None:
     """Make sure every line has thresholds, then lock them: recomputes run one at a time.
 
@@ -146,7 +159,7 @@ def _thresholds_lock() -> None:
 
 def segments_recompute(
     *, acting_user: User | None, as_of: date | None = None, markets: list[str] | None = None,
-    customer_ids: list[int] | None = None, record_history: bool = True,
+    customer_ids: Sequence[int] | None = None, record_history: bool = True,
 ) -> RecomputeResult:
     """Recompute sub-market, tier and product flags of every customer (or of `customer_ids`).
 
@@ -176,9 +189,7 @@ def segments_recompute(
         else:
             # A batch of customers: every line in one statement pair per chunk of ids.
             sub_markets = sub_markets_sql(lines)  # the mapping's rules read once, not per chunk
-            for start in range(0, len(customer_ids), 900):
-                chunk = list(customer_ids[start : start + 900])
-                ids_sql = f" AND c.id IN ({', '.join(['%s'] * len(chunk))})"
+            for ids_sql, chunk in _id_conditions(customer_ids):
                 insert, update = recompute_statements(lines, ids_sql=ids_sql, ids=chunk, changed_at=changed_at,
                                                       as_of=as_of, sub_markets=sub_markets)
                 with connection.cursor() as cursor:

@@ -10,7 +10,7 @@ for prospects of a territory with a team and without an owner.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -314,7 +314,7 @@ def _merge(total: RouteResult, part: RouteResult) -> None:
             total.territories.append(item)
 
 
-def territory_route_registered(*, acting_user: User | None, customer_ids: list[int]) -> RouteResult:
+def territory_route_registered(*, acting_user: User | None, customer_ids: Sequence[int]) -> RouteResult:
     """Route newly registered prospects (the registration receivers call this; no permission check).
 
     Into any territory, except for a registering head (or other subtree-scoped role), whose new
@@ -328,9 +328,15 @@ def territory_route_registered(*, acting_user: User | None, customer_ids: list[i
                        if acting_user.org_unit_id else territories.none())
     total = RouteResult()
     with transaction.atomic():
-        for chunk in _chunks(list(customer_ids)):
-            _merge(total, _route(actor=acting_user, territories=territories,
-                                 candidates=_prospects().filter(pk__in=chunk)))
+        if isinstance(customer_ids, range) and customer_ids.step == 1:
+            # An import batch: consecutive ids, one placing query for all of them.
+            parts = [_prospects().filter(pk__range=(customer_ids[0], customer_ids[-1]))] if customer_ids else []
+        else:
+            parts = [_prospects().filter(pk__in=chunk) for chunk in _chunks(list(customer_ids))]
+        if parts and not territories.exists():
+            parts = []  # nowhere to route to
+        for candidates in parts:
+            _merge(total, _route(actor=acting_user, territories=territories, candidates=candidates))
         if total.routed or total.assigned:
             _audit_run(acting_user, total)
     return total
