@@ -213,7 +213,7 @@ def end_state(out: Path) -> dict:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT c.id_number, f.tokens FROM {search.FTS_TABLE} f "  # noqa: S608
                            "JOIN customers_customer c ON c.id = f.rowid")
-            by_customer = sorted((id_number, bytes.fromhex(term).decode("utf-32-be"))
+            by_customer = sorted((id_number, search.fts_token(term))
                                  for id_number, text in cursor.fetchall() for term in text.split())
     else:
         by_customer = sorted(NameToken.objects.values_list("customer__id_number", "token").iterator(chunk_size=20000))

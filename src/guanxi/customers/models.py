@@ -136,7 +136,8 @@ class Customer(models.Model):
 
     customer_no = models.CharField(_("customer number"), max_length=20, unique=True, editable=False)
     customer_type = models.CharField(_("customer type"), max_length=10, choices=CustomerType.choices)
-    name = models.CharField(_("name"), max_length=100, db_index=True)
+    # No index on the name itself: a name is found through its search tokens (`customers.search`).
+    name = models.CharField(_("name"), max_length=100)
     name_pinyin = models.CharField(max_length=100, blank=True, db_index=True, editable=False)
     name_initials = models.CharField(max_length=30, blank=True, db_index=True, editable=False)
     id_number = models.CharField(_("ID number"), max_length=18, unique=True)

@@ -116,7 +116,8 @@ def fts_text(tokens: Iterable[str]) -> str:
     return " ".join([token.encode("utf-32-be").hex() for token in tokens])
 
 
-def _fts_token(term: str) -> str:
+def fts_token(term: str) -> str:
+    """The token an FTS5 term stands for (the inverse of `fts_term`)."""
     return bytes.fromhex(term).decode("utf-32-be")
 
 
@@ -128,7 +129,7 @@ def tokens_of(customer_id: int) -> set[str]:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT tokens FROM {FTS_TABLE} WHERE rowid = %s", [customer_id])  # noqa: S608
             row = cursor.fetchone()
-        return {_fts_token(term) for term in row[0].split()} if row else set()
+        return {fts_token(term) for term in row[0].split()} if row else set()
     return set(NameToken.objects.filter(customer_id=customer_id).values_list("token", flat=True))
 
 

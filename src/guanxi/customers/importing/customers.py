@@ -154,12 +154,14 @@ class _Writer:
         found: dict[str, tuple] = {}
         merged: dict[str, int] = {}
         select = ", ".join(["id", "customer_no", *COLUMNS])
+        # The whole batch in one statement: an array parameter (PostgreSQL) or a JSON one (SQLite).
+        if connection.vendor == "postgresql":
+            where, param = "id_number = ANY(%s)", id_numbers
+        else:
+            where, param = "id_number IN (SELECT value FROM json_each(%s))", json.dumps(id_numbers)
         with connection.cursor() as cursor:
-            for start in range(0, len(id_numbers), 900):
-                chunk = id_numbers[start : start + 900]
-                marks = ", ".join(["%s"] * len(chunk))
-                cursor.execute(f"SELECT {select}, merged_into_id FROM {self.table} "  # noqa: S608
-                               f"WHERE id_number IN ({marks})", chunk)
+            if id_numbers:
+                cursor.execute(f"SELECT {select}, merged_into_id FROM {self.table} WHERE {where}", [param])  # noqa: S608
                 for row in cursor.fetchall():
                     if row[-1] is not None:
                         merged[row[_INDEX["id_number"] + 2]] = row[-1]
@@ -551,7 +553,7 @@ def customers_import(
     """
     started = time.monotonic()
     if not dry_run:
-        indexes_restore()  # left dropped by a bulk import that was killed
+        indexes_restore()  # left dropped by a bulk import that was killed (`indexes_deferred` checks again)
     tabular = open_tabular(path)
     outcome = ImportOutcome(run=None)
     mapping, header_of = map_columns(tabular.header, HEADERS, IGNORED_HEADERS, outcome)
