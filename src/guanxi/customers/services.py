@@ -26,8 +26,11 @@ from guanxi.customers.validation import FIELDS, clean_customer_input
 AUDITED_FIELDS = [f for f in FIELDS if f != "org_code"] + ["org_unit"]
 
 
+CUSTOMER_NUMBER_FORMAT = "KH%010d"  # KH and ten digits of the `customer_no` sequence
+
+
 def customer_number(sequence_value: int) -> str:
-    return f"KH{sequence_value:010d}"
+    return CUSTOMER_NUMBER_FORMAT % sequence_value
 
 
 def _snapshot(customer: Customer) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from guanxi.customers.importing.readers import open_tabular
 from guanxi.customers.importing.report import ErrorReport, default_report_path
 from guanxi.customers.models import MARKET_BY_TYPE, Customer, ImportRun, NameToken
 from guanxi.customers.search import FTS_TABLE, fts_text, name_tokens, uses_fts, write_tokens
-from guanxi.customers.services import customer_number
+from guanxi.customers.services import CUSTOMER_NUMBER_FORMAT
 from guanxi.customers.signals import customers_bulk_registered
 from guanxi.customers.validation import MONEY_FIELDS, clean_customer_input
 
@@ -197,48 +197,59 @@ class _Writer:
                         reject(line, raw, _("证件号码 %(value)s: this customer is already registered outside your "
                                             "data scope; ask its branch to update it")
                                % {"value": mask_value("id_number", id_number)})
-            new = [key for key in batch if key not in existing]
-            numbers = iter(sequence_take(name="customer_no", count=len(new))) if new else iter(())
-            inserts, audit_rows, updates_by_columns = [], [], {}
-            for id_number, (_line, _raw, (_id, name, given, db_values, created_json, tokens)) in batch.items():
-                if id_number not in existing:
-                    inserts.append((customer_number(next(numbers)), name, db_values, created_json, tokens))
-                    continue
-                old = existing[id_number]
-                changed = {}
-                if id_number in redirected:
-                    # A row for a merged-away record updates the survivor, but never its identity.
-                    given = given - {"birth_date", "gender", "customer_type", "market"}
-                for column in given:
-                    index = _INDEX[column]
-                    new_value, old_value = db_values[index], old[index + 2]
-                    if _comparable(new_value) != _comparable(old_value):
-                        changed[column] = (old_value, new_value)
-                if not changed:
-                    self.outcome.unchanged += 1
-                    continue
-                key = tuple(sorted(changed))
-                updates_by_columns.setdefault(key, []).append((old[0], changed))
-                audit_rows.append(("customer.update", old[0], f"{name or old[3]} ({old[1]})",
-                                   json.dumps(_audit_changes(changed), ensure_ascii=False)))
+            audit_rows, updates_by_columns = [], {}
+            if not existing:  # a load into new customers: every row is an insert
+                inserts = [entry[2] for entry in batch.values()]
+            else:
+                inserts = []
+                for id_number, (_line, _raw, prepared) in batch.items():
+                    if id_number not in existing:
+                        inserts.append(prepared)
+                        continue
+                    _id, name, given, db_values, _json, _tokens = prepared
+                    old = existing[id_number]
+                    changed = {}
+                    if id_number in redirected:
+                        # A row for a merged-away record updates the survivor, but never its identity.
+                        given = given - {"birth_date", "gender", "customer_type", "market"}
+                    for column in given:
+                        index = _INDEX[column]
+                        new_value, old_value = db_values[index], old[index + 2]
+                        # Equal as they are means equal (the common case); else compare as text
+                        # (a date may come back from the driver as a date or as ISO text).
+                        if new_value != old_value and _comparable(new_value) != _comparable(old_value):
+                            changed[column] = (old_value, new_value)
+                    if not changed:
+                        self.outcome.unchanged += 1
+                        continue
+                    key = tuple(sorted(changed))
+                    updates_by_columns.setdefault(key, []).append((old[0], changed))
+                    audit_rows.append(("customer.update", old[0], f"{name or old[3]} ({old[1]})",
+                                       json.dumps(_audit_changes(changed), ensure_ascii=False)))
+            ip = _client_ip.get()
+            audit_values = [[now_db, actor_id, actor_name, action, "customers.customer", str(pk), text[:200], changes, ip]
+                            for action, pk, text, changes in audit_rows]
             with connection.cursor() as cursor:
                 if inserts:
                     # Keys taken up front: the rows' audit entries and search rows need no read-back.
                     pks = reserve_ids(self.table, len(inserts))
-                    columns = ["id", "customer_no", *COLUMNS, "products", "created_at", "updated_at",
-                               "created_by_id"]
-                    _insert_rows(cursor, self.table, columns,
-                                 [[pk, number, *db_values, "", now_db, now_db, actor_id]
-                                  for pk, (number, _name, db_values, _json, _tokens) in zip(pks, inserts, strict=True)])
-                    audit_rows.extend(("customer.create", pk, f"{name} ({number})", created_json)
-                                      for pk, (number, name, _values, created_json, _tokens)
-                                      in zip(pks, inserts, strict=True))
-                    if uses_fts():
-                        _insert_rows(cursor, FTS_TABLE, ["rowid", "tokens"],
-                                     [(pk, item[4]) for pk, item in zip(pks, inserts, strict=True)])
+                    numbers = map(CUSTOMER_NUMBER_FORMAT.__mod__, sequence_take(name="customer_no", count=len(inserts)))
+                    tail = ("", now_db, now_db, actor_id)
+                    customer_rows, search_rows = [], []
+                    # One pass builds all three tables' rows (the hot loop of a bulk load).
+                    for pk, number, (_id, name, _given, db_values, created_json, tokens) in zip(
+                            pks, numbers, inserts, strict=True):
+                        customer_rows.append([pk, number, *db_values, *tail])
+                        audit_values.append([now_db, actor_id, actor_name, "customer.create", "customers.customer",
+                                             str(pk), f"{name} ({number})"[:200], created_json, ip])
+                        search_rows.append((pk, tokens))
+                    _insert_rows(cursor, self.table, ["id", "customer_no", *COLUMNS, "products", "created_at",
+                                                      "updated_at", "created_by_id"], customer_rows)
+                    if uses_fts():  # the tokens are the FTS5 text already (`_for_writer`)
+                        _insert_rows(cursor, FTS_TABLE, ["rowid", "tokens"], search_rows)
                     else:
                         _insert_rows(cursor, NameToken._meta.db_table, ["token", "customer_id"],
-                                     [(token, pk) for pk, item in zip(pks, inserts, strict=True) for token in item[4]])
+                                     [(token, pk) for pk, tokens in search_rows for token in tokens])
                     customers_bulk_registered.send(sender=Customer, customer_ids=pks, acting_user=self.acting_user)
                 renamed = []
                 for columns, rows in updates_by_columns.items():
@@ -250,12 +261,7 @@ class _Writer:
                     if "name" in columns:
                         renamed.extend((pk, changed["name"][1]) for pk, changed in rows)
                 write_tokens(renamed, replace=True)
-                if audit_rows:
-                    ip = _client_ip.get()
-                    _insert_rows(cursor, "core_auditentry", _AUDIT_COLUMNS,
-                                 [[now_db, actor_id, actor_name, action, "customers.customer", str(pk), text[:200],
-                                   changes, ip]
-                                  for action, pk, text, changes in audit_rows])
+                _insert_rows(cursor, "core_auditentry", _AUDIT_COLUMNS, audit_values)
             self.outcome.created += len(inserts)
             self.outcome.updated += sum(len(rows) for rows in updates_by_columns.values())
             if run is not None:
