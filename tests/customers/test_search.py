@@ -102,3 +102,24 @@ def test_deleting_a_customer_removes_it_from_the_name_search(bank):
     pk = customer.pk
     Customer.objects.filter(pk=pk).delete()
     assert search.tokens_of(pk) == set()
+
+
+def test_prefixes_are_found_under_a_chinese_collation_too(people):
+    """A bank's PostgreSQL is often created with a zh_CN (or en_US) collation, not C: prefix searches must hold."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite compares text byte by byte whatever the database")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_collation WHERE collname = 'zh-Hans-CN-x-icu'")
+        if cursor.fetchone() is None:
+            pytest.skip("this PostgreSQL has no ICU collations")
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the fixtures' deferred foreign-key checks first
+        for column, size in (("customer_no", 20), ("phone", 11), ("name_pinyin", 100), ("name_initials", 30)):
+            cursor.execute(f'ALTER TABLE customers_customer ALTER COLUMN {column} TYPE varchar({size}) '
+                           'COLLATE "zh-Hans-CN-x-icu"')  # undone with the test's transaction
+    assert found("zhang") == {"张三", "张三丰"}  # 'zhangsan' sorts after 'zhang' + \x7f under this collation
+    assert found("zsf") == {"张三丰"}
+    target = people["王小明"]
+    assert target.name in found(target.customer_no[:-1])
+    assert target.name in found(target.phone[:7])

@@ -118,6 +118,12 @@ def indexes_deferred(tables: list[str]) -> Iterator[callable]:
         yield touch
     finally:
         _create(records)
+        if connection.vendor == "postgresql":
+            # Fresh statistics for the loaded tables: until autovacuum gets to them, the planner
+            # would still plan for the table before the load (a search walking the whole table).
+            with connection.cursor() as cursor:
+                for table in tables:
+                    cursor.execute(f'ANALYZE "{table}"')
 
 
 def reserve_ids(table: str, count: int) -> range | list[int]:

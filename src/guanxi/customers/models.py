@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db import models
+from django.db import connections, models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -82,6 +82,18 @@ class CustomerQuerySet(models.QuerySet):
             return current.filter(market=user.market_line) if user.market_line else self.none()
         return self.none()
 
+    def _starting_with(self, field: str, prefix: str) -> Q:
+        """Rows whose `field` starts with `prefix`, as an index lookup on either database.
+
+        SQLite: a range on the column's index (its LIKE ignores case, so it cannot use the index).
+        PostgreSQL: LIKE 'prefix%', which the column's pattern index (`…_like`, varchar_pattern_ops)
+        serves whatever the database's collation. A range ending in \x7f is right only under the C
+        collation: under zh_CN or en_US the \x7f is ignored, and 'zhangsan' sorts after 'zhang\x7f'.
+        """
+        if connections[self.db].vendor == "postgresql":
+            return Q(**{f"{field}__startswith": prefix})
+        return Q(**{f"{field}__gte": prefix, f"{field}__lt": prefix + "\x7f"})
+
     def search(self, text: str) -> CustomerQuerySet:
         """Find by name (substring), pinyin (full or initials), customer number, ID number or phone.
 
@@ -110,19 +122,16 @@ class CustomerQuerySet(models.QuerySet):
                 return self.filter(phone=ident)
             if len(ident) == 4:
                 return self.filter(phone_last4=ident)
-            prefix = f"KH{ident}"
-            return self.filter(Q(customer_no__gte=prefix, customer_no__lt=prefix + "\x7f")
-                               | Q(phone__gte=ident, phone__lt=ident + "\x7f"))
+            return self.filter(self._starting_with("customer_no", f"KH{ident}")
+                               | self._starting_with("phone", ident))
         if ident[:2] == "KH" and len(ident) == 12 and ident[2:].isdigit():
             return self.filter(customer_no=ident)
         if ident[:2].isalpha() and ident[2:].isdigit() and len(ident) > 2:
-            # An index range, not LIKE: SQLite's case-insensitive LIKE cannot use the index.
-            return self.filter(customer_no__gte=ident, customer_no__lt=ident + "\x7f")
+            return self.filter(self._starting_with("customer_no", ident))
         letters = ident.lower()
         if letters.isascii() and letters.isalpha():
-            end = letters + "\x7f"
-            return self.filter(Q(name_initials__gte=letters, name_initials__lt=end)
-                               | Q(name_pinyin__gte=letters, name_pinyin__lt=end))
+            return self.filter(self._starting_with("name_initials", letters)
+                               | self._starting_with("name_pinyin", letters))
         return self.filter(name__icontains=text)
 
 
