@@ -197,35 +197,31 @@ class _Writer:
                         reject(line, raw, _("证件号码 %(value)s: this customer is already registered outside your "
                                             "data scope; ask its branch to update it")
                                % {"value": mask_value("id_number", id_number)})
-            audit_rows, updates_by_columns = [], {}
-            if not existing:  # a load into new customers: every row is an insert
-                inserts = [entry[2] for entry in batch.values()]
-            else:
-                inserts = []
-                for id_number, (_line, _raw, prepared) in batch.items():
-                    if id_number not in existing:
-                        inserts.append(prepared)
-                        continue
-                    _id, name, given, db_values, _json, _tokens = prepared
-                    old = existing[id_number]
-                    changed = {}
-                    if id_number in redirected:
-                        # A row for a merged-away record updates the survivor, but never its identity.
-                        given = given - {"birth_date", "gender", "customer_type", "market"}
-                    for column in given:
-                        index = _INDEX[column]
-                        new_value, old_value = db_values[index], old[index + 2]
-                        # Equal as they are means equal (the common case); else compare as text
-                        # (a date may come back from the driver as a date or as ISO text).
-                        if new_value != old_value and _comparable(new_value) != _comparable(old_value):
-                            changed[column] = (old_value, new_value)
-                    if not changed:
-                        self.outcome.unchanged += 1
-                        continue
-                    key = tuple(sorted(changed))
-                    updates_by_columns.setdefault(key, []).append((old[0], changed))
-                    audit_rows.append(("customer.update", old[0], f"{name or old[3]} ({old[1]})",
-                                       json.dumps(_audit_changes(changed), ensure_ascii=False)))
+            inserts, audit_rows, updates_by_columns = [], [], {}
+            for id_number, (_line, _raw, prepared) in batch.items():
+                if id_number not in existing:
+                    inserts.append(prepared)
+                    continue
+                _id, name, given, db_values, _json, _tokens = prepared
+                old = existing[id_number]
+                changed = {}
+                if id_number in redirected:
+                    # A row for a merged-away record updates the survivor, but never its identity.
+                    given = given - {"birth_date", "gender", "customer_type", "market"}
+                for column in given:
+                    index = _INDEX[column]
+                    new_value, old_value = db_values[index], old[index + 2]
+                    # Equal as they are means equal (the common case); else compare as text
+                    # (a date may come back from the driver as a date or as ISO text).
+                    if new_value != old_value and _comparable(new_value) != _comparable(old_value):
+                        changed[column] = (old_value, new_value)
+                if not changed:
+                    self.outcome.unchanged += 1
+                    continue
+                key = tuple(sorted(changed))
+                updates_by_columns.setdefault(key, []).append((old[0], changed))
+                audit_rows.append(("customer.update", old[0], f"{name or old[3]} ({old[1]})",
+                                   json.dumps(_audit_changes(changed), ensure_ascii=False)))
             ip = _client_ip.get()
             audit_values = [[now_db, actor_id, actor_name, action, "customers.customer", str(pk), text[:200], changes, ip]
                             for action, pk, text, changes in audit_rows]

@@ -333,8 +333,6 @@ def territory_route_registered(*, acting_user: User | None, customer_ids: Sequen
             parts = [_prospects().filter(pk__range=(customer_ids[0], customer_ids[-1]))] if customer_ids else []
         else:
             parts = [_prospects().filter(pk__in=chunk) for chunk in _chunks(list(customer_ids))]
-        if parts and not territories.exists():
-            parts = []  # nowhere to route to
         for candidates in parts:
             _merge(total, _route(actor=acting_user, territories=territories, candidates=candidates))
         if total.routed or total.assigned:
