@@ -99,30 +99,50 @@ def _indexes(url: str) -> list:
                             "ORDER BY indexname").fetchall()
 
 
-@pytest.mark.parametrize("deferred", [False, True], ids=["indexes-kept", "indexes-deferred"])
-def test_kill_9_midway_then_rerun_equals_one_clean_run(tmp_path, registration, db, deferred):
+def _written_with(url: str) -> tuple[int, int]:
+    """(customers with their creation audit entry, customers with their search row)."""
+    search = ("SELECT count(*) FROM customers_customer c JOIN customers_namesearch s ON s.rowid = c.id"
+              if url.startswith("sqlite") else
+              "SELECT count(DISTINCT c.id) FROM customers_customer c JOIN customers_nametoken t ON t.customer_id = c.id")
+    audited = ("SELECT count(*) FROM customers_customer c JOIN core_auditentry a ON a.object_type = "
+               "'customers.customer' AND a.action = 'customer.create' AND a.object_id = CAST(c.id AS TEXT)")
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            return conn.execute(audited).fetchone()[0], conn.execute(search).fetchone()[0]
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://")) as conn:
+        return conn.execute(audited).fetchone()[0], conn.execute(search).fetchone()[0]
+
+
+@pytest.mark.parametrize("mode", ["indexes-kept", "indexes-deferred", "workers"])
+def test_kill_9_midway_then_rerun_equals_one_clean_run(tmp_path, registration, db, mode):
     """Also when the import drops the customer table's indexes for the load (a big file): the rerun
-    builds them again, and the table ends with exactly the indexes it had."""
+    builds them again, and the table ends with exactly the indexes it had. And when worker
+    processes validate the rows (on SQLite they stage each block for the writer in a file)."""
     clean_url, clean_db, clean_env = _prepare(tmp_path / "clean", "clean")
     crash_url, crash_db, crash_env = _prepare(tmp_path / "crash", "crash")
-    if deferred:
+    options = ["--batch-size", "1000"]
+    if mode == "indexes-deferred":
         crash_env["GUANXI_IMPORT_DEFER_INDEXES_MIN_ROWS"] = "1000"
+    elif mode == "workers":
+        options = ["--batch-size", "200", "--workers", "2"]  # blocks of ~230 rows: many, and killed early
     indexes = _indexes(clean_url)
     try:
         assert _guanxi(clean_env, "import", "customers", str(registration), "--no-progress").returncode == 0
 
         process = subprocess.Popen([sys.executable, "-m", "guanxi", "import", "customers", str(registration),
-                                    "--no-progress", "--batch-size", "1000"], env=crash_env,
+                                    "--no-progress", *options], env=crash_env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         try:
             while time.monotonic() < deadline:
-                time.sleep(0.2)
+                time.sleep(0.2 if mode != "workers" else 0.02)
                 try:
                     count = len(_state(crash_url))
                 except Exception:  # noqa: BLE001 - table busy or not yet visible
                     continue
-                if count >= 2000:
+                if count >= (2000 if mode != "workers" else 1):
                     break
             assert process.poll() is None, "the import finished before it could be killed"
         finally:
@@ -130,8 +150,15 @@ def test_kill_9_midway_then_rerun_equals_one_clean_run(tmp_path, registration, d
             process.wait(timeout=30)
         partial = _state(crash_url)
         assert 0 < len(partial) < ROWS
-        assert len(partial) % 1000 == 0  # whole batches only
-        if deferred:
+        if mode == "workers":
+            # Whole blocks only: the first rows of the file, each with its audit entry and search row.
+            with registration.open(encoding="utf-8", newline="") as handle:
+                ids = [row[2] for row in list(csv.reader(handle))[1:]]
+            assert {row[3] for row in partial} == set(ids[: len(partial)])
+        else:
+            assert len(partial) % 1000 == 0  # whole batches only
+        assert _written_with(crash_url) == (len(partial), len(partial))
+        if mode == "indexes-deferred":
             assert len(_indexes(crash_url)) < len(indexes), "the import did not drop the indexes"
 
         rerun = _guanxi(crash_env, "import", "customers", str(registration), "--no-progress")

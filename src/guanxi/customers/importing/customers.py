@@ -2,10 +2,16 @@
 
 Rows are validated by the same `clean_customer_input` as forms and the API. Valid rows are
 written in batches, each batch in one transaction with its audit entries, through the
-database driver's bulk path (executemany) rather than the ORM, so a county bank's whole
-book goes in within a minute. A crash leaves whole batches; a rerun upserts the same rows
-and ends in the same state. Refused rows go to an error report in the input's own columns
-plus the reason, ready to be corrected and imported again.
+database driver's bulk path (executemany on SQLite, COPY on PostgreSQL) rather than the ORM,
+so a county bank's whole book goes in within a minute. A crash leaves whole batches; a rerun
+upserts the same rows and ends in the same state. Refused rows go to an error report in the
+input's own columns plus the reason, ready to be corrected and imported again.
+
+Big files are validated in worker processes. A big CSV file on SQLite goes further: each
+worker reads its own blocks of the file and stages the valid rows of a block in a scratch
+SQLite file, and the writer moves a block's new customers into the customer, search and
+audit tables with INSERT … SELECT (`_Writer.write_staged`), so their values never pass
+through the writing process, which is the one SQLite cannot run twice.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import json
 import marshal
 import multiprocessing
 import os
+import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -97,6 +105,13 @@ def _db_row(row: dict[str, Any]) -> list[Any]:
         values[_BIRTH_DATE_INDEX] = values[_BIRTH_DATE_INDEX].isoformat()  # both databases take ISO text
     return values
 _SEARCH_COLUMNS = frozenset({"name_pinyin", "name_initials", "phone_last4"})
+_CUSTOMER_INSERT_COLUMNS = ["id", "customer_no", *COLUMNS, "products", "created_at", "updated_at", "created_by_id"]
+# A block of prepared rows staged by a worker (`_stage_rows`): the values in COLUMNS order as s.v0, s.v1, ….
+_STAGE_SCHEMA = "guanxi_stage"
+_STAGED_VALUES = ", ".join(f"s.v{index}" for index in range(len(COLUMNS)))
+_STAGE_TABLE = ("CREATE TABLE rows (id_number TEXT NOT NULL, name TEXT, given TEXT NOT NULL, "
+                + ", ".join(f"v{index}" for index in range(len(COLUMNS))) + ", created_json TEXT, tokens TEXT)")
+_STAGE_INSERT = f"INSERT INTO rows VALUES ({', '.join(['?'] * (len(COLUMNS) + 5))})"  # noqa: S608
 
 
 def _insert_rows(cursor, table: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -179,10 +194,6 @@ class _Writer:
 
     def write(self, batch: dict[str, tuple[int, list[str], tuple]],
               reject: Callable[[int, list[str], str], None], run: ImportRun | None) -> None:
-        now = timezone.now()
-        now_db = connection.ops.adapt_datetimefield_value(now)
-        actor_id = self.acting_user.pk if self.acting_user else None
-        actor_name = self.acting_user.username if self.acting_user else "system"
         with transaction.atomic():
             existing, redirected = self._existing(list(batch))
             if self.scope_checked and existing:
@@ -197,75 +208,152 @@ class _Writer:
                         reject(line, raw, _("证件号码 %(value)s: this customer is already registered outside your "
                                             "data scope; ask its branch to update it")
                                % {"value": mask_value("id_number", id_number)})
-            inserts, audit_rows, updates_by_columns = [], [], {}
-            for id_number, (_line, _raw, prepared) in batch.items():
-                if id_number not in existing:
-                    inserts.append(prepared)
-                    continue
-                _id, name, given, db_values, _json, _tokens = prepared
-                old = existing[id_number]
-                changed = {}
-                if id_number in redirected:
-                    # A row for a merged-away record updates the survivor, but never its identity.
-                    given = given - {"birth_date", "gender", "customer_type", "market"}
-                for column in given:
-                    index = _INDEX[column]
-                    new_value, old_value = db_values[index], old[index + 2]
-                    # Equal as they are means equal (the common case); else compare as text
-                    # (a date may come back from the driver as a date or as ISO text).
-                    if new_value != old_value and _comparable(new_value) != _comparable(old_value):
-                        changed[column] = (old_value, new_value)
-                if not changed:
-                    self.outcome.unchanged += 1
-                    continue
-                key = tuple(sorted(changed))
-                updates_by_columns.setdefault(key, []).append((old[0], changed))
-                audit_rows.append(("customer.update", old[0], f"{name or old[3]} ({old[1]})",
-                                   json.dumps(_audit_changes(changed), ensure_ascii=False)))
-            ip = _client_ip.get()
-            audit_values = [[now_db, actor_id, actor_name, action, "customers.customer", str(pk), text[:200], changes, ip]
-                            for action, pk, text, changes in audit_rows]
-            with connection.cursor() as cursor:
-                if inserts:
-                    # Keys taken up front: the rows' audit entries and search rows need no read-back.
-                    pks = reserve_ids(self.table, len(inserts))
-                    numbers = map(CUSTOMER_NUMBER_FORMAT.__mod__, sequence_take(name="customer_no", count=len(inserts)))
-                    tail = ("", now_db, now_db, actor_id)
-                    customer_rows, search_rows = [], []
-                    # One pass builds all three tables' rows (the hot loop of a bulk load).
-                    for pk, number, (_id, name, _given, db_values, created_json, tokens) in zip(
-                            pks, numbers, inserts, strict=True):
-                        customer_rows.append([pk, number, *db_values, *tail])
-                        audit_values.append([now_db, actor_id, actor_name, "customer.create", "customers.customer",
-                                             str(pk), f"{name} ({number})"[:200], created_json, ip])
-                        search_rows.append((pk, tokens))
-                    _insert_rows(cursor, self.table, ["id", "customer_no", *COLUMNS, "products", "created_at",
-                                                      "updated_at", "created_by_id"], customer_rows)
-                    if uses_fts():  # the tokens are the FTS5 text already (`_for_writer`)
-                        _insert_rows(cursor, FTS_TABLE, ["rowid", "tokens"], search_rows)
-                    else:
-                        _insert_rows(cursor, NameToken._meta.db_table, ["token", "customer_id"],
-                                     [(token, pk) for pk, tokens in search_rows for token in tokens])
-                    customers_bulk_registered.send(sender=Customer, customer_ids=pks, acting_user=self.acting_user)
-                renamed = []
-                for columns, rows in updates_by_columns.items():
-                    assignments = ", ".join(f"{c} = %s" for c in columns)
-                    cursor.executemany(
-                        f"UPDATE {self.table} SET {assignments}, updated_at = %s WHERE id = %s",  # noqa: S608
-                        [[*[changed[c][1] for c in columns], now_db, pk] for pk, changed in rows],
-                    )
-                    if "name" in columns:
-                        renamed.extend((pk, changed["name"][1]) for pk, changed in rows)
-                write_tokens(renamed, replace=True)
-                _insert_rows(cursor, "core_auditentry", _AUDIT_COLUMNS, audit_values)
-            self.outcome.created += len(inserts)
-            self.outcome.updated += sum(len(rows) for rows in updates_by_columns.values())
-            if run is not None:
-                ImportRun.objects.filter(pk=run.pk).update(
-                    rows_read=self.outcome.rows_read, rows_created=self.outcome.created,
-                    rows_updated=self.outcome.updated, rows_unchanged=self.outcome.unchanged,
-                    rows_rejected=self.outcome.rejected,
+            self._write_known({id_number: entry[2] for id_number, entry in batch.items() if id_number in existing},
+                              existing, redirected)
+            inserts = [entry[2] for id_number, entry in batch.items() if id_number not in existing]
+            if inserts:
+                self._insert_new(inserts)
+            self._counted(run)
+
+    def _stamp(self) -> tuple[Any, int | None, str, str | None]:
+        """(now as the driver takes it, actor id, actor name, client IP) for a batch's rows and audit entries."""
+        actor_id = self.acting_user.pk if self.acting_user else None
+        actor_name = self.acting_user.username if self.acting_user else "system"
+        return connection.ops.adapt_datetimefield_value(timezone.now()), actor_id, actor_name, _client_ip.get()
+
+    def _write_known(self, known: dict[str, tuple], existing: dict[str, tuple], redirected: set[str]) -> None:
+        """Update the known customers among a batch's prepared rows where a value changed, with audit entries."""
+        if not known:
+            return
+        now_db, actor_id, actor_name, ip = self._stamp()
+        audit_values, updates_by_columns = [], {}
+        for id_number, prepared in known.items():
+            _id, name, given, db_values, _json, _tokens = prepared
+            old = existing[id_number]
+            changed = {}
+            if id_number in redirected:
+                # A row for a merged-away record updates the survivor, but never its identity.
+                given = given - {"birth_date", "gender", "customer_type", "market"}
+            for column in given:
+                index = _INDEX[column]
+                new_value, old_value = db_values[index], old[index + 2]
+                # Equal as they are means equal (the common case); else compare as text
+                # (a date may come back from the driver as a date or as ISO text).
+                if new_value != old_value and _comparable(new_value) != _comparable(old_value):
+                    changed[column] = (old_value, new_value)
+            if not changed:
+                self.outcome.unchanged += 1
+                continue
+            key = tuple(sorted(changed))
+            updates_by_columns.setdefault(key, []).append((old[0], changed))
+            audit_values.append([now_db, actor_id, actor_name, "customer.update", "customers.customer", str(old[0]),
+                                 f"{name or old[3]} ({old[1]})"[:200],
+                                 json.dumps(_audit_changes(changed), ensure_ascii=False), ip])
+        with connection.cursor() as cursor:
+            renamed = []
+            for columns, rows in updates_by_columns.items():
+                assignments = ", ".join(f"{c} = %s" for c in columns)
+                cursor.executemany(
+                    f"UPDATE {self.table} SET {assignments}, updated_at = %s WHERE id = %s",  # noqa: S608
+                    [[*[changed[c][1] for c in columns], now_db, pk] for pk, changed in rows],
                 )
+                if "name" in columns:
+                    renamed.extend((pk, changed["name"][1]) for pk, changed in rows)
+            write_tokens(renamed, replace=True)
+            _insert_rows(cursor, "core_auditentry", _AUDIT_COLUMNS, audit_values)
+        self.outcome.updated += sum(len(rows) for rows in updates_by_columns.values())
+
+    def _insert_new(self, inserts: list[tuple]) -> None:
+        """Insert new customers from their prepared rows, with their audit entries and search rows."""
+        now_db, actor_id, actor_name, ip = self._stamp()
+        # Keys taken up front: the rows' audit entries and search rows need no read-back.
+        pks = reserve_ids(self.table, len(inserts))
+        numbers = map(CUSTOMER_NUMBER_FORMAT.__mod__, sequence_take(name="customer_no", count=len(inserts)))
+        tail = ("", now_db, now_db, actor_id)
+        customer_rows, audit_values, search_rows = [], [], []
+        # One pass builds all three tables' rows (the hot loop of a bulk load).
+        for pk, number, (_id, name, _given, db_values, created_json, tokens) in zip(
+                pks, numbers, inserts, strict=True):
+            customer_rows.append([pk, number, *db_values, *tail])
+            audit_values.append([now_db, actor_id, actor_name, "customer.create", "customers.customer",
+                                 str(pk), f"{name} ({number})"[:200], created_json, ip])
+            search_rows.append((pk, tokens))
+        with connection.cursor() as cursor:
+            _insert_rows(cursor, self.table, _CUSTOMER_INSERT_COLUMNS, customer_rows)
+            if uses_fts():  # the tokens are the FTS5 text already (`_for_writer`)
+                _insert_rows(cursor, FTS_TABLE, ["rowid", "tokens"], search_rows)
+            else:
+                _insert_rows(cursor, NameToken._meta.db_table, ["token", "customer_id"],
+                             [(token, pk) for pk, tokens in search_rows for token in tokens])
+            _insert_rows(cursor, "core_auditentry", _AUDIT_COLUMNS, audit_values)
+        self.outcome.created += len(inserts)
+        customers_bulk_registered.send(sender=Customer, customer_ids=pks, acting_user=self.acting_user)
+
+    def write_staged(self, path: Path, run: ImportRun | None) -> None:
+        """Write one block of prepared rows that a worker process staged in an SQLite file (`_stage_rows`).
+
+        SQLite only. New customers go from the staging file into the customer, search and audit
+        tables with INSERT … SELECT, so their values never pass through this process; the known
+        ones are read back and updated as in `write`. The staged rows' identifiers are unique
+        (the worker kept the later row).
+        """
+        table, stage = self.table, _STAGE_SCHEMA
+        with connection.cursor() as cursor:
+            cursor.execute(f"ATTACH DATABASE %s AS {stage}", [str(path)])
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("DROP TABLE IF EXISTS temp.guanxi_import_new")
+                cursor.execute("CREATE TEMP TABLE guanxi_import_new (k INTEGER PRIMARY KEY, srow INTEGER NOT NULL)")
+                cursor.execute(
+                    f"INSERT INTO temp.guanxi_import_new (srow) SELECT s.rowid FROM {stage}.rows s "  # noqa: S608
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {table} c WHERE c.id_number = s.id_number) ORDER BY s.rowid")
+                added = cursor.rowcount
+                cursor.execute(
+                    f"SELECT s.given, s.name, {_STAGED_VALUES}, s.created_json, s.tokens FROM {stage}.rows s "  # noqa: S608
+                    f"WHERE s.rowid NOT IN (SELECT srow FROM temp.guanxi_import_new)")
+                known = {row[2 + _INDEX["id_number"]]: (row[2 + _INDEX["id_number"]], row[1], _given_columns(row[0]),
+                                                        list(row[2:-2]), row[-2], row[-1])
+                         for row in cursor.fetchall()}
+                if known:
+                    existing, redirected = self._existing(list(known))
+                    self._write_known(known, existing, redirected)
+                if added:
+                    self._insert_staged(cursor, added)
+                cursor.execute("DROP TABLE temp.guanxi_import_new")
+                self._counted(run)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DETACH DATABASE {stage}")
+
+    def _insert_staged(self, cursor, added: int) -> None:
+        """INSERT … SELECT the staged rows listed in temp.guanxi_import_new as new customers."""
+        now_db, actor_id, actor_name, ip = self._stamp()
+        pks = reserve_ids(self.table, added)
+        numbers = sequence_take(name="customer_no", count=added)
+        assert isinstance(pks, range)  # SQLite's keys are consecutive (`reserve_ids`)
+        pk_base, number_base = pks[0] - 1, numbers[0] - 1
+        source = f"FROM temp.guanxi_import_new n JOIN {_STAGE_SCHEMA}.rows s ON s.rowid = n.srow ORDER BY n.k"
+        cursor.execute(
+            f"INSERT INTO {self.table} ({', '.join(_CUSTOMER_INSERT_COLUMNS)}) "  # noqa: S608
+            f"SELECT %s + n.k, printf(%s, %s + n.k), {_STAGED_VALUES}, '', %s, %s, %s {source}",
+            [pk_base, CUSTOMER_NUMBER_FORMAT, number_base, now_db, now_db, actor_id])
+        cursor.execute(f"INSERT INTO {FTS_TABLE} (rowid, tokens) SELECT %s + n.k, s.tokens {source}",  # noqa: S608
+                       [pk_base])
+        cursor.execute(
+            f"INSERT INTO core_auditentry ({', '.join(_AUDIT_COLUMNS)}) "  # noqa: S608
+            f"SELECT %s, %s, %s, 'customer.create', 'customers.customer', CAST(%s + n.k AS TEXT), "
+            f"substr(s.name || ' (' || printf(%s, %s + n.k) || ')', 1, 200), s.created_json, %s {source}",
+            [now_db, actor_id, actor_name, pk_base, CUSTOMER_NUMBER_FORMAT, number_base, ip])
+        self.outcome.created += added
+        customers_bulk_registered.send(sender=Customer, customer_ids=pks, acting_user=self.acting_user)
+
+    def _counted(self, run: ImportRun | None) -> None:
+        if run is not None:
+            ImportRun.objects.filter(pk=run.pk).update(
+                rows_read=self.outcome.rows_read, rows_created=self.outcome.created,
+                rows_updated=self.outcome.updated, rows_unchanged=self.outcome.unchanged,
+                rows_rejected=self.outcome.rejected,
+            )
 
 
 def _tracking(run: ImportRun, progress: Callable | None) -> Callable[[int, int, int], None]:
@@ -353,6 +441,17 @@ def _creation_audit_json(db_values: list[Any]) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
+def _given_text(given: frozenset[str]) -> str:
+    """The columns a staged row sets, as the staging table keeps them (`_given_columns` reads them back)."""
+    return ",".join(sorted(given))
+
+
+@functools.lru_cache(maxsize=1024)
+def _given_columns(text: str) -> frozenset[str]:
+    return frozenset(text.split(",")) if text else frozenset()
+
+
+@functools.lru_cache(maxsize=1024)
 def _columns_set(given: tuple[str, ...]) -> frozenset[str]:
     """The columns a row sets, from the fields it gives (rows of one file give few combinations)."""
     columns = {("org_unit_id" if name == "org_code" else name) for name in given}
@@ -404,6 +503,7 @@ def _prepare_row(raw: list[str], ctx: _RowContext) -> tuple | str:
 
 _WORKER_CONTEXT: _RowContext | None = None
 _WORKER_FILE: tuple[Path, str] | None = None  # (path, encoding) of the CSV file the workers read
+_WORKER_STAGE: Path | None = None  # the folder where workers stage their blocks (`_stage_block`)
 _CHUNK = 2000  # rows of an XLSX file sent to a worker at a time
 _BLOCK = 1 << 20  # bytes of a CSV file a worker reads at a time (~8,000 rows)
 
@@ -445,6 +545,87 @@ def _prepare_block(start: int, end: int) -> bytes:
     return marshal.dumps((records, out))
 
 
+def _stage_block(start: int, end: int) -> bytes:
+    """A worker's share of a CSV file for `_Writer.write_staged`: validated and staged in an SQLite file.
+
+    As `_prepare_block`, but the valid rows do not come back: the worker keeps the later of
+    rows with the same identifier and writes the rest to a staging file of its own, from which
+    the parent inserts them with INSERT … SELECT. Returns, as one marshal string, the number of
+    records (blank ones included), of non-blank rows, of rows merged into a later one, the
+    refused rows as (index in the range, cells, reason) and the staging file's path.
+    """
+    assert _WORKER_CONTEXT is not None and _WORKER_FILE is not None and _WORKER_STAGE is not None
+    path, encoding = _WORKER_FILE
+    with path.open("rb") as handle:
+        handle.seek(start)
+        text = handle.read(end - start).decode("utf-8" if encoding == "utf-8-sig" else encoding)
+    records = rows = merged = 0
+    refused, kept = [], {}
+    for index, raw in enumerate(csv.reader(io.StringIO(text, newline=""))):
+        records += 1
+        if any(cell.strip() for cell in raw):
+            rows += 1
+            prepared = _for_writer(_prepare_row(raw, _WORKER_CONTEXT))
+            if type(prepared) is str:
+                refused.append((index, raw, prepared))
+                continue
+            if prepared[0] in kept:
+                merged += 1
+                del kept[prepared[0]]  # the later row wins, and takes its place in the order
+            kept[prepared[0]] = prepared
+    stage = _WORKER_STAGE / f"{start}.sqlite3"
+    _stage_rows(stage, kept.values())
+    return marshal.dumps((records, rows, merged, refused, str(stage)))
+
+
+def _stage_rows(path: Path, rows) -> None:
+    """Write prepared rows to a new staging file (a scratch copy: no journal, no syncing)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute(_STAGE_TABLE)
+        db.execute("BEGIN")
+        db.executemany(_STAGE_INSERT, [(id_number, name, _given_text(given), *db_values, created_json, tokens)
+                                       for id_number, name, given, db_values, created_json, tokens in rows])
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+def _staged_blocks(tabular, ctx: _RowContext, workers: int, block: int):
+    """Staged blocks of a CSV file in file order: (first line, rows, merged, refused, staging file).
+
+    The workers validate and stage the blocks (`_stage_block`) in a scratch folder that is
+    removed at the end; a bounded window of blocks is in flight, so neither memory nor the
+    scratch folder grows with the file.
+    """
+    global _WORKER_CONTEXT, _WORKER_FILE, _WORKER_STAGE
+    county_exists("110101")  # load the code table before forking, once for all workers
+    with tempfile.TemporaryDirectory(prefix="guanxi-import-") as folder:
+        _WORKER_CONTEXT, _WORKER_FILE, _WORKER_STAGE = ctx, (tabular.path, tabular.encoding), Path(folder)
+        pool = multiprocessing.get_context("fork").Pool(workers)
+        pending: collections.deque = collections.deque()
+        try:
+            line = 2  # the first record after the header
+            blocks = tabular.csv_blocks(block)
+            while True:
+                for part in blocks:
+                    pending.append(pool.apply_async(_stage_block, part))
+                    if len(pending) >= 2 * workers:
+                        break
+                if not pending:
+                    return
+                records, rows, merged, refused, stage = marshal.loads(pending.popleft().get())  # noqa: S302
+                yield line, rows, merged, refused, Path(stage)
+                Path(stage).unlink()
+                line += records
+        finally:
+            pool.terminate()
+            pool.join()
+            _WORKER_CONTEXT = _WORKER_FILE = _WORKER_STAGE = None
+
+
 def _chunks(rows, size: int):
     chunk = []
     for item in rows:
@@ -456,7 +637,23 @@ def _chunks(rows, size: int):
         yield chunk
 
 
-def _prepared_rows(tabular, ctx: _RowContext, workers: int | None):
+def _worker_count(tabular, workers: int | None) -> int:
+    """How many worker processes validate the rows: `workers` if given, by default one per CPU (at most 4).
+
+    Forking is only safe from a single-threaded command (not inside the web server's or the
+    job runner's threads), and only worth it for big files.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    if workers is None:
+        cpus = os.cpu_count() or 1
+        big = tabular.total_bytes > 4 * 1024 * 1024
+        single = threading.current_thread() is threading.main_thread() and threading.active_count() == 1
+        workers = min(cpus, 4) if cpus > 1 and big and single else 0
+    return max(workers, 0)
+
+
+def _prepared_rows(tabular, ctx: _RowContext, workers: int):
     """Validated rows in file order; validation runs in forked worker processes for big files.
 
     The workers only compute (no database access): they inherit the org units, the county
@@ -465,14 +662,7 @@ def _prepared_rows(tabular, ctx: _RowContext, workers: int | None):
     by the parent and its rows are sent to the workers in chunks.
     """
     global _WORKER_CONTEXT, _WORKER_FILE
-    if workers is None:
-        # Forking is only safe from a single-threaded command (not inside the web server's
-        # or the job runner's threads), and only worth it for big files.
-        cpus = os.cpu_count() or 1
-        big = tabular.total_bytes > 4 * 1024 * 1024
-        single = threading.current_thread() is threading.main_thread() and threading.active_count() == 1
-        workers = min(cpus, 4) if cpus > 1 and big and single else 0
-    if workers <= 0 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers <= 0:
         for line, raw in tabular.rows():
             yield line, raw, _for_writer(_prepare_row(raw, ctx))
         return
@@ -594,8 +784,26 @@ def customers_import(
     if not dry_run and (defer_indexes if defer_indexes is not None else _worth_deferring(tabular)):
         tables = [Customer._meta.db_table] + ([] if uses_fts() else [NameToken._meta.db_table])
         touch = stack.enter_context(indexes_deferred(tables))
+    workers = _worker_count(tabular, workers)
+    # SQLite's bulk path: workers stage their blocks, the writer inserts them with INSERT … SELECT.
+    # (A scoped user's import may refuse valid rows, which needs their cells: the general path. And
+    # SQLite attaches a staging file only outside a transaction: not when the caller holds one open.)
+    staged = (workers > 0 and tabular.kind == "csv" and connection.vendor == "sqlite" and not dry_run
+              and not writer.scope_checked and not connection.in_atomic_block)
     try:
-        for line, raw, prepared in _prepared_rows(tabular, context, workers):
+        if staged:
+            for line, rows, merged, refused, stage in _staged_blocks(
+                    tabular, context, workers, max(batch_size * _BYTES_PER_ROW, 4096)):
+                outcome.rows_read += rows
+                outcome.duplicates_merged += merged
+                for index, raw, reason in refused:
+                    reject(line + index, raw, reason)
+                writer.write_staged(stage, run)
+                if touch:
+                    touch()
+                if progress:
+                    progress(outcome.rows_read, tabular.bytes_read, tabular.total_bytes)
+        for line, raw, prepared in () if staged else _prepared_rows(tabular, context, workers):
             outcome.rows_read += 1
             if isinstance(prepared, str):
                 reject(line, raw, prepared)

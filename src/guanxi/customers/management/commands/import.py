@@ -25,9 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--errors", type=Path, default=None, help="where to write the error report")
         parser.add_argument("--batch-size", type=int, default=None,
                             help="rows per transaction (default: the importer's own)")
+        parser.add_argument("--workers", type=int, default=None,
+                            help="customers: validate in this many worker processes, 0 for none "
+                                 "(default: one per CPU, at most 4, for files over a few megabytes)")
         parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, *args, kind, file, as_user, dry_run, errors, batch_size, no_progress, **options):
+    def handle(self, *args, kind, file, as_user, dry_run, errors, batch_size, workers, no_progress, **options):
         if not file.exists():
             raise CommandError(f"file: {file} does not exist")
         acting_user = None
@@ -38,7 +41,7 @@ class Command(BaseCommand):
         try:
             if kind in ("orgunits", "staff"):
                 return self._simple(kind, file, acting_user)
-            return self._bulk(kind, file, acting_user, dry_run, errors, batch_size, no_progress)
+            return self._bulk(kind, file, acting_user, dry_run, errors, batch_size, workers, no_progress)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
 
@@ -53,7 +56,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged.")
 
-    def _bulk(self, kind, file, acting_user, dry_run, errors, batch_size, no_progress):
+    def _bulk(self, kind, file, acting_user, dry_run, errors, batch_size, workers, no_progress):
         from guanxi.customers.importing import balances, customers
 
         bar = None
@@ -73,6 +76,10 @@ class Command(BaseCommand):
         importer = customers.customers_import if kind == "customers" else balances.balances_import
         try:
             sizing = {"batch_size": batch_size} if batch_size else {}
+            if workers is not None:
+                if kind != "customers":
+                    raise CommandError("--workers: only the customers import validates in worker processes")
+                sizing["workers"] = workers
             outcome = importer(acting_user=acting_user, path=file, dry_run=dry_run, errors_path=errors,
                                progress=progress, **sizing)
         finally:

@@ -1,0 +1,115 @@
+"""Big CSV files on SQLite take a bulk path: the worker processes stage their validated blocks in
+files of their own and the writer inserts them with INSERT … SELECT. It must end exactly where the
+general path ends: same customers, same audit entries, same search terms, same report, same counts."""
+
+import csv
+import json
+from pathlib import Path
+
+from django.db import connection
+
+from guanxi.core.models import AuditEntry
+from guanxi.customers.importing import customers as importing
+from guanxi.customers.models import Customer
+from guanxi.customers.search import tokens_of
+from guanxi.customers.synthetic import HEADER_ZH, CustomerFile
+
+SKIPPED = {"id", "customer_no", "created_at", "updated_at"}
+
+
+def _write(path: Path, rows) -> Path:
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER_ZH)
+        for row in rows:
+            if row is None:
+                handle.write("\r\n")  # a blank line
+            else:
+                writer.writerow(row)
+    return path
+
+
+def _state():
+    fields = [field.attname for field in Customer._meta.concrete_fields if field.attname not in SKIPPED]
+    customers = {row["id_number"]: row for row in Customer.objects.values(*fields)}
+    id_number_of = {str(pk): id_number for pk, id_number in Customer.objects.values_list("pk", "id_number")}
+    audit = sorted(
+        (entry.action, id_number_of[entry.object_id], entry.object_repr.split(" (")[0], entry.actor_username,
+         json.dumps(entry.changes, sort_keys=True, ensure_ascii=False))
+        for entry in AuditEntry.objects.filter(object_type="customers.customer", object_id__in=list(id_number_of))
+    )
+    numbers = sorted(Customer.objects.values_list("customer_no", flat=True))
+    tokens = {id_number_of[str(pk)]: sorted(tokens_of(pk)) for pk in Customer.objects.values_list("pk", flat=True)}
+    return customers, audit, tokens, len(numbers) == len(set(numbers)) and all(n.startswith("KH") for n in numbers)
+
+
+def _report(path: Path):
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def test_staged_blocks_end_where_the_general_path_ends(tmp_path, transactional_db, bank, monkeypatch):
+    rows = [list(row) for row in CustomerFile(seed=808, org_codes=["B1", "B2"]).rows(460)]
+    known, fresh = rows[:40], rows[40:]
+    phone = HEADER_ZH.index("手机号码")
+    address = HEADER_ZH.index("地址")
+    changed = [[*row[:phone], "13900001111", *row[phone + 1:]] for row in known[:25]]  # 25 updated, 15 unchanged
+    same_block = [*fresh[5][:address], "后来的地址", *fresh[5][address + 1:]]  # merged into the earlier row
+    later_block = [*fresh[10][:address], "再后来的地址", *fresh[10][address + 1:]]  # updates it in its block
+    wrong_check = [*fresh[20][:2], fresh[20][2][:-1] + ("1" if fresh[20][2][-1] != "1" else "2"), *fresh[20][3:]]
+    body = [*fresh[:8], same_block, None, wrong_check, *fresh[8:], *changed, *known[25:], later_block]
+    seed_file = _write(tmp_path / "known.csv", known)
+    main_file = _write(tmp_path / "main.csv", body)
+
+    staged_calls = []
+    original = importing._Writer.write_staged
+
+    def counting(self, *args):
+        staged_calls.append(args[0])
+        return original(self, *args)
+
+    monkeypatch.setattr(importing._Writer, "write_staged", counting)
+    results = {}
+    for workers in (0, 2):
+        Customer.objects.all().delete()
+        importing.customers_import(acting_user=None, path=seed_file, workers=0)
+        report = tmp_path / f"main-{workers}.errors.csv"
+        outcome = importing.customers_import(acting_user=None, path=main_file, workers=workers, batch_size=50,
+                                             errors_path=report)
+        counts = (outcome.rows_read, outcome.created, outcome.updated, outcome.unchanged, outcome.rejected,
+                  outcome.duplicates_merged)
+        results[workers] = (counts, _state(), _report(report))
+    if connection.vendor == "sqlite":
+        assert len(staged_calls) > 5  # many blocks of about 50 rows went the bulk way
+        assert not any(path.exists() for path in staged_calls)  # staging files are removed
+    else:
+        assert not staged_calls  # PostgreSQL's COPY path takes every file
+    assert results[2] == results[0]
+    counts, (customers, audit, tokens, numbers_ok), report = results[2]
+    # 420 new rows (+1 duplicate in the same block, +1 in a later block, +1 refused), 40 known
+    assert counts == (463, 420, 26, 15, 1, 1)
+    assert numbers_ok
+    assert customers[fresh[5][2]]["address"] == "后来的地址"
+    assert customers[fresh[10][2]]["address"] == "再后来的地址"
+    assert customers[known[0][2]]["phone"] == "13900001111"
+    assert len([entry for entry in audit if entry[0] == "customer.create"]) == 460  # with the 40 known
+    assert all(tokens[row[2]] for row in fresh)  # every new customer is findable by name
+    assert len(report) == 2 and report[1][-1].startswith("第 12 行")
+
+
+def test_an_xlsx_file_takes_the_general_path_with_workers(tmp_path, transactional_db, bank, monkeypatch):
+    """Only CSV files are cut into blocks for the workers to read; an XLSX file's rows go through the parent."""
+    import openpyxl
+
+    rows = [list(row) for row in CustomerFile(seed=809, org_codes=["B1"]).rows(30)]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(list(HEADER_ZH))
+    for row in rows:
+        sheet.append(row)
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    monkeypatch.setattr(importing._Writer, "write_staged", None)  # would fail if called
+    outcome = importing.customers_import(acting_user=None, path=path, workers=2)
+    assert (outcome.created, outcome.rejected) == (30, 0)
+    assert Customer.objects.count() == 30
