@@ -92,6 +92,10 @@ def test_staged_blocks_end_where_the_general_path_ends(tmp_path, transactional_d
     assert customers[fresh[5][2]]["address"] == "后来的地址"
     assert customers[fresh[10][2]]["address"] == "再后来的地址"
     assert customers[known[0][2]]["phone"] == "13900001111"
+    # segmented in the creating INSERT as the recompute segments (compared with the general path above)
+    assert len({row["tier"] for row in customers.values()}) == 3
+    assert len({row["sub_market"] for row in customers.values()}) > 3
+    assert {row["is_deposit_customer"] for row in customers.values()} == {True, False}
     assert len([entry for entry in audit if entry[0] == "customer.create"]) == 460  # with the 40 known
     assert all(tokens[row[2]] for row in fresh)  # every new customer is findable by name
     assert len(report) == 2 and report[1][-1].startswith("第 12 行")

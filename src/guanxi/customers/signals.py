@@ -6,8 +6,15 @@ from django.dispatch import Signal
 # app assigns the customer to the manager who registered it (谁营销谁维护).
 customer_registered = Signal()
 
-# Sent once per import batch with the primary keys of the newly registered customers.
+# Sent once per import batch with the primary keys of the newly registered customers, and
+# `derived`: the columns an INSERT … SELECT already computed for them (`customer_insert_columns`).
 customers_bulk_registered = Signal()
+
+# Sent (inside the writing transaction) by an import about to create customers with one
+# INSERT … SELECT whose source rows, aliased `c`, have the customer table's own column names.
+# A receiver may return (columns, SQL expressions over `c`, their parameters, joins) that
+# compute derived columns in that statement instead of updating the rows after it.
+customer_insert_columns = Signal()
 
 # Sent once at the end of a balance-feed import that wrote something (not a dry run), with
 # `run`, `acting_user` and `as_of_dates` (the sorted feed dates loaded); segmentation recomputes.

@@ -3,7 +3,12 @@ to their territory."""
 
 from django.dispatch import receiver
 
-from guanxi.customers.signals import balances_imported, customer_registered, customers_bulk_registered
+from guanxi.customers.signals import (
+    balances_imported,
+    customer_insert_columns,
+    customer_registered,
+    customers_bulk_registered,
+)
 
 
 @receiver(balances_imported)
@@ -24,12 +29,21 @@ def segment_registered_customer(sender, customer, acting_user, **kwargs):
     segments_recompute(acting_user=acting_user, customer_ids=[customer.pk], record_history=False)
 
 
+@receiver(customer_insert_columns)
+def segment_inserted_customers(sender, **kwargs):
+    """A bulk INSERT … SELECT of new customers computes their sub-market, tier and classes itself."""
+    from guanxi.segmentation.services import insert_columns_sql
+
+    return insert_columns_sql()
+
+
 @receiver(customers_bulk_registered)
-def segment_imported_customers(sender, customer_ids, acting_user, **kwargs):
-    """The same for a registration import batch: a few set-based statements per batch."""
+def segment_imported_customers(sender, customer_ids, acting_user, derived=frozenset(), **kwargs):
+    """The same for a registration import batch: a few set-based statements per batch (none when
+    the INSERT already computed the segments, `segment_inserted_customers`)."""
     from guanxi.segmentation.services import segments_recompute
 
-    if customer_ids:
+    if customer_ids and "tier" not in derived:
         segments_recompute(acting_user=acting_user, customer_ids=customer_ids, record_history=False)
 
 

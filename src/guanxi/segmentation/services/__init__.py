@@ -134,6 +134,22 @@ def recompute_statements(markets: list[str], *, ids_sql: str = "", ids: list[int
     return [(insert, insert_params), (update, update_params)]
 
 
+def insert_columns_sql() -> tuple[list[str], str, list[Any], str]:
+    """The segment columns of customers created by one INSERT … SELECT from rows aliased `c`.
+
+    (columns, their SQL expressions, the parameters, the join they need): the same CASEs as
+    the recompute (`recompute_statements`), so a customer created this way is segmented
+    exactly as `segments_recompute` would segment it, without writing its row twice.
+    """
+    for market in MarketLine.values:
+        TierThreshold.objects.get_or_create(market=market)
+    sub_sql, sub_params = sub_markets_sql(list(MarketLine.values))
+    columns = ["tier", "sub_market", "is_deposit_customer", "is_loan_customer", "is_intermediary_customer"]
+    expressions = f"{TIER_SQL}, {sub_sql}, {DEPOSIT_SQL}, {LOAN_SQL}, {INTERMEDIARY_SQL}"
+    join = f"LEFT JOIN {TierThreshold._meta.db_table} t ON t.market = c.market"  # (every line has its row)
+    return columns, expressions, [*sub_params, f"%;{DEPOSIT_CODE};%", f"%;{LOAN_CODE};%"], join
+
+
 def _id_conditions(customer_ids: Sequence[int]) -> Iterator[tuple[str, list[int]]]:
     """SQL conditions on `c.id` that together select these ids: one BETWEEN for a range of
     consecutive ids (an import batch), else IN lists of at most 900 (SQLite's parameter limit)."""
