@@ -9,12 +9,13 @@ from pathlib import Path
 from django.db import connection
 
 from guanxi.core.models import AuditEntry
+from guanxi.customers.duplicates import customer_merge
 from guanxi.customers.importing import customers as importing
-from guanxi.customers.models import Customer
+from guanxi.customers.models import Customer, CustomerMerge
 from guanxi.customers.search import tokens_of
 from guanxi.customers.synthetic import HEADER_ZH, CustomerFile
 
-SKIPPED = {"id", "customer_no", "created_at", "updated_at"}
+SKIPPED = {"id", "customer_no", "created_at", "updated_at", "merged_into_id", "merged_at"}  # keys, times
 
 
 def _write(path: Path, rows) -> Path:
@@ -31,12 +32,13 @@ def _write(path: Path, rows) -> Path:
 
 def _state():
     fields = [field.attname for field in Customer._meta.concrete_fields if field.attname not in SKIPPED]
-    customers = {row["id_number"]: row for row in Customer.objects.values(*fields)}
+    customers = {row["id_number"]: row for row in Customer.objects.values(*fields, "merged_into__id_number")}
     id_number_of = {str(pk): id_number for pk, id_number in Customer.objects.values_list("pk", "id_number")}
     audit = sorted(
         (entry.action, id_number_of[entry.object_id], entry.object_repr.split(" (")[0], entry.actor_username,
          json.dumps(entry.changes, sort_keys=True, ensure_ascii=False))
-        for entry in AuditEntry.objects.filter(object_type="customers.customer", object_id__in=list(id_number_of))
+        for entry in AuditEntry.objects.filter(object_type="customers.customer", object_id__in=list(id_number_of),
+                                               action__in=["customer.create", "customer.update"])
     )
     numbers = sorted(Customer.objects.values_list("customer_no", flat=True))
     tokens = {id_number_of[str(pk)]: sorted(tokens_of(pk)) for pk in Customer.objects.values_list("pk", flat=True)}
@@ -49,15 +51,17 @@ def _report(path: Path):
 
 
 def test_staged_blocks_end_where_the_general_path_ends(tmp_path, transactional_db, bank, monkeypatch):
-    rows = [list(row) for row in CustomerFile(seed=808, org_codes=["B1", "B2"]).rows(460)]
+    rows = [list(row) for row in CustomerFile(seed=808, org_codes=["B1"]).rows(460)]  # B1: hank may merge
     known, fresh = rows[:40], rows[40:]
     phone = HEADER_ZH.index("手机号码")
     address = HEADER_ZH.index("地址")
     changed = [[*row[:phone], "13900001111", *row[phone + 1:]] for row in known[:25]]  # 25 updated, 15 unchanged
+    merged_away = [*known[31][:phone], "13900002222", *known[31][phone + 1:]]  # updates known[30]'s customer
     same_block = [*fresh[5][:address], "后来的地址", *fresh[5][address + 1:]]  # merged into the earlier row
     later_block = [*fresh[10][:address], "再后来的地址", *fresh[10][address + 1:]]  # updates it in its block
     wrong_check = [*fresh[20][:2], fresh[20][2][:-1] + ("1" if fresh[20][2][-1] != "1" else "2"), *fresh[20][3:]]
-    body = [*fresh[:8], same_block, None, wrong_check, *fresh[8:], *changed, *known[25:], later_block]
+    body = [*fresh[:8], same_block, None, wrong_check, *fresh[8:], *changed, *known[25:31], merged_away,
+            *known[32:], later_block]
     seed_file = _write(tmp_path / "known.csv", known)
     main_file = _write(tmp_path / "main.csv", body)
 
@@ -69,10 +73,16 @@ def test_staged_blocks_end_where_the_general_path_ends(tmp_path, transactional_d
         return original(self, *args)
 
     monkeypatch.setattr(importing._Writer, "write_staged", counting)
+    monkeypatch.setattr(importing, "_KNOWN_CHUNK", 7)  # known customers read back a few at a time
     results = {}
     for workers in (0, 2):
+        CustomerMerge.objects.all().delete()
+        Customer.objects.update(merged_into=None)
         Customer.objects.all().delete()
         importing.customers_import(acting_user=None, path=seed_file, workers=0)
+        # a merged-away record's row updates the customer it was merged into
+        customer_merge(acting_user=bank.hank, keep=Customer.objects.get(id_number=known[30][2]),
+                       absorb=Customer.objects.get(id_number=known[31][2]), reason="same person")
         report = tmp_path / f"main-{workers}.errors.csv"
         outcome = importing.customers_import(acting_user=None, path=main_file, workers=workers, batch_size=50,
                                              errors_path=report)
@@ -87,11 +97,12 @@ def test_staged_blocks_end_where_the_general_path_ends(tmp_path, transactional_d
     assert results[2] == results[0]
     counts, (customers, audit, tokens, numbers_ok), report = results[2]
     # 420 new rows (+1 duplicate in the same block, +1 in a later block, +1 refused), 40 known
-    assert counts == (463, 420, 26, 15, 1, 1)
+    assert counts == (463, 420, 27, 14, 1, 1)
     assert numbers_ok
     assert customers[fresh[5][2]]["address"] == "后来的地址"
     assert customers[fresh[10][2]]["address"] == "再后来的地址"
     assert customers[known[0][2]]["phone"] == "13900001111"
+    assert customers[known[30][2]]["phone"] == "13900002222"
     # segmented in the creating INSERT as the recompute segments (compared with the general path above)
     assert len({row["tier"] for row in customers.values()}) == 3
     assert len({row["sub_market"] for row in customers.values()}) > 3

@@ -109,6 +109,9 @@ _CUSTOMER_INSERT_COLUMNS = ["id", "customer_no", *COLUMNS, "products", "created_
 # A block of prepared rows staged by a worker (`_stage_rows`), in columns named as the customer
 # table's (so that SQL written for customers `c` reads them as they are), and what the writer needs.
 _STAGE_SCHEMA = "guanxi_stage"
+_KNOWN_CHUNK = 20_000  # staged rows read back and updated at a time (when they name known customers)
+# A known customer's row as the writer compares it: (id, customer_no, *COLUMNS), of table alias {k}.
+_KNOWN_SELECT = ", ".join(f"{{k}}{column}" for column in ["id", "customer_no", *COLUMNS])
 _STAGED_VALUES = ", ".join(f"c.{column}" for column in COLUMNS)
 _STAGE_TABLE = (f"CREATE TABLE rows ({', '.join(COLUMNS)}, products TEXT NOT NULL DEFAULT '', "
                 "given TEXT NOT NULL, created_json TEXT NOT NULL, tokens TEXT NOT NULL)")
@@ -131,6 +134,10 @@ def _insert_rows(cursor, table: str, columns: list[str], rows: list[list[Any]]) 
     else:
         marks = ", ".join(["%s"] * len(columns))
         cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # noqa: S608
+
+
+# json.dumps(value, ensure_ascii=False) without building an encoder per call (a million calls: seconds).
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _comparable(value: Any) -> Any:
@@ -170,29 +177,37 @@ class _Writer:
         """
         found: dict[str, tuple] = {}
         merged: dict[str, int] = {}
-        select = ", ".join(["id", "customer_no", *COLUMNS])
         # The whole batch in one statement: an array parameter (PostgreSQL) or a JSON one (SQLite).
         if connection.vendor == "postgresql":
             where, param = "id_number = ANY(%s)", id_numbers
         else:
             where, param = "id_number IN (SELECT value FROM json_each(%s))", json.dumps(id_numbers)
-        with connection.cursor() as cursor:
-            if id_numbers:
-                cursor.execute(f"SELECT {select}, merged_into_id FROM {self.table} WHERE {where}", [param])  # noqa: S608
+        if id_numbers:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT {_KNOWN_SELECT.format(k='')}, merged_into_id FROM {self.table} "  # noqa: S608
+                               f"WHERE {where}", [param])
                 for row in cursor.fetchall():
                     if row[-1] is not None:
                         merged[row[_INDEX["id_number"] + 2]] = row[-1]
                     else:
                         found[row[_INDEX["id_number"] + 2]] = row[:-1]
+        found.update(self._survivors(merged))
+        return found, set(merged)
+
+    def _survivors(self, merged: dict[str, int]) -> dict[str, tuple]:
+        """For identifiers of merged-away records (→ the record merged into): the customer that survives."""
+        found = {}
+        with connection.cursor() as cursor:
             for id_number, pk in merged.items():
                 for _hop in range(10):  # follow A → B → C merges to the customer that survives
-                    cursor.execute(f"SELECT {select}, merged_into_id FROM {self.table} WHERE id = %s", [pk])  # noqa: S608
+                    cursor.execute(f"SELECT {_KNOWN_SELECT.format(k='')}, merged_into_id FROM {self.table} "  # noqa: S608
+                                   "WHERE id = %s", [pk])
                     row = cursor.fetchone()
                     if row[-1] is None:
                         found[id_number] = row[:-1]
                         break
                     pk = row[-1]
-        return found, set(merged)
+        return found
 
     def write(self, batch: dict[str, tuple[int, list[str], tuple]],
               reject: Callable[[int, list[str], str], None], run: ImportRun | None) -> None:
@@ -250,7 +265,7 @@ class _Writer:
             updates_by_columns.setdefault(key, []).append((old[0], changed))
             audit_values.append([now_db, actor_id, actor_name, "customer.update", "customers.customer", str(old[0]),
                                  f"{name or old[3]} ({old[1]})"[:200],
-                                 json.dumps(_audit_changes(changed), ensure_ascii=False), ip])
+                                 _JSON_TEXT(_audit_changes(changed)), ip])
         with connection.cursor() as cursor:
             renamed = []
             for columns, rows in updates_by_columns.items():
@@ -310,18 +325,10 @@ class _Writer:
                     f"INSERT INTO temp.guanxi_import_new (srow) SELECT c.rowid FROM {stage}.rows c "  # noqa: S608
                     f"WHERE NOT EXISTS (SELECT 1 FROM {table} k WHERE k.id_number = c.id_number) ORDER BY c.rowid")
                 added = cursor.rowcount
-                cursor.execute(
-                    f"SELECT {_STAGED_VALUES}, c.given, c.created_json, c.tokens FROM {stage}.rows c "  # noqa: S608
-                    f"WHERE c.rowid NOT IN (SELECT srow FROM temp.guanxi_import_new)")
-                known = {}
-                for row in cursor.fetchall():
-                    values = list(row[:-3])
-                    id_number = values[_INDEX["id_number"]]
-                    known[id_number] = (id_number, values[_INDEX["name"]], _given_columns(row[-3]), values, row[-2],
-                                        row[-1])
-                if known:
-                    existing, redirected = self._existing(list(known))
-                    self._write_known(known, existing, redirected)
+                cursor.execute(f"SELECT count(*) FROM {stage}.rows")  # noqa: S608 - rowids 1 … count
+                staged = cursor.fetchone()[0]
+                if added < staged:
+                    self._write_staged_known(cursor, staged)
                 if added:
                     self._insert_staged(cursor, added)
                 cursor.execute("DROP TABLE temp.guanxi_import_new")
@@ -329,6 +336,28 @@ class _Writer:
         finally:
             with connection.cursor() as cursor:
                 cursor.execute(f"DETACH DATABASE {stage}")
+
+    def _write_staged_known(self, cursor, staged: int) -> None:
+        """Update the known customers among the staged rows, a chunk of rows at a time (memory stays
+        bounded): each staged row read together with the customer it names, in one join."""
+        width = len(COLUMNS)
+        for low in range(1, staged + 1, _KNOWN_CHUNK):
+            cursor.execute(
+                f"SELECT {_STAGED_VALUES}, c.given, {_KNOWN_SELECT.format(k='k.')}, k.merged_into_id "  # noqa: S608
+                f"FROM {_STAGE_SCHEMA}.rows c JOIN {self.table} k ON k.id_number = c.id_number "
+                "WHERE c.rowid BETWEEN %s AND %s", [low, low + _KNOWN_CHUNK - 1])
+            known, existing, merged = {}, {}, {}
+            for row in cursor.fetchall():
+                values = list(row[:width])
+                id_number = values[_INDEX["id_number"]]
+                # (the creation audit text and the search tokens are not needed for an update)
+                known[id_number] = (id_number, values[_INDEX["name"]], _given_columns(row[width]), values, "", "")
+                if row[-1] is None:
+                    existing[id_number] = row[width + 1:-1]
+                else:
+                    merged[id_number] = row[-1]
+            existing.update(self._survivors(merged))
+            self._write_known(known, existing, set(merged))
 
     def _insert_staged(self, cursor, added: int) -> None:
         """INSERT … SELECT the staged rows listed in temp.guanxi_import_new as new customers.
