@@ -162,6 +162,29 @@ def test_the_unsubscribe_link_asks_once_and_refuses_forged_tokens(bank, person, 
     assert client.get(forged).status_code == 404 and client.post(forged).status_code == 404
 
 
+def test_a_customers_unsubscribe_link_never_changes_and_older_links_still_work(bank, person, client,
+                                                                                 monkeypatch):
+    """The text's link and the List-Unsubscribe header are made at different moments: one link."""
+    import time
+
+    from django.core import signing
+
+    from guanxi.engagement.services.consent import UNSUBSCRIBE_SALT
+
+    customer, other = person("张伟"), person("李娜")
+    token = unsubscribe_token(customer.pk)
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)  # an hour later, when the message is sent
+    assert unsubscribe_token(customer.pk) == token != unsubscribe_token(other.pk)
+    monkeypatch.undo()
+    older = signing.dumps(other.pk, salt=UNSUBSCRIBE_SALT, compress=True)  # as links were signed before
+    assert client.post(f"/engagement/unsubscribe/{older}/").status_code == 200
+    assert ContactPreference.objects.get(customer=other).marketing_opt_out
+    assert not ContactPreference.objects.filter(customer=customer).exists()
+    forged = signing.dumps(customer.pk, salt="another purpose", compress=True)
+    assert client.post(f"/engagement/unsubscribe/{forged}/").status_code == 404
+
+
 def test_staff_record_an_opt_out_and_an_opt_in_from_the_customer_page(login, bank, person):
     customer = person("张伟")
     client = login(bank.alice)
