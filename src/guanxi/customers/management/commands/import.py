@@ -68,11 +68,14 @@ class Command(BaseCommand):
 
             def progress(rows, done, total):
                 bar.update(done - state["bytes"])
-                state["bytes"] = done
+                state["bytes"], state["rows"] = done, rows
                 elapsed = bar.format_dict["elapsed"] or 1e-9
                 bar.set_postfix_str(f"{rows:,} rows, {rows / elapsed:,.0f} rows/s")
+
+            def stage(text):
+                bar.set_postfix_str(f"{state['rows']:,} rows, {text}")
         else:
-            progress = None
+            progress = stage = None
         importer = customers.customers_import if kind == "customers" else balances.balances_import
         try:
             sizing = {"batch_size": batch_size} if batch_size else {}
@@ -80,6 +83,8 @@ class Command(BaseCommand):
                 if kind != "customers":
                     raise CommandError("--workers: only the customers import validates in worker processes")
                 sizing["workers"] = workers
+            if kind == "customers":
+                sizing["stage"] = stage
             outcome = importer(acting_user=acting_user, path=file, dry_run=dry_run, errors_path=errors,
                                progress=progress, **sizing)
         finally:
