@@ -6,6 +6,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -161,8 +162,13 @@ def test_kill_9_midway_then_rerun_equals_one_clean_run(tmp_path, registration, d
         if mode == "indexes-deferred":
             assert len(_indexes(crash_url)) < len(indexes), "the import did not drop the indexes"
 
-        rerun = _guanxi(crash_env, "import", "customers", str(registration), "--no-progress")
+        scratch = list(Path(tempfile.gettempdir()).glob(f"guanxi-import-{process.pid}-*"))
+        if mode == "workers" and crash_url.startswith("sqlite"):
+            assert scratch, "the killed import staged its blocks in a scratch folder"
+        rerun = _guanxi(crash_env, "import", "customers", str(registration), "--no-progress",
+                        *(["--workers", "2"] if mode == "workers" else []))
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert not any(folder.exists() for folder in scratch)  # the rerun removed what the killed one left
         crashed, clean = _state(crash_url), _state(clean_url)
         assert len(clean) == ROWS
         # Same customers with the same data; customer numbers may differ only in order of allocation.

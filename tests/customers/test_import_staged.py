@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from django.db import connection
 
 from guanxi.core.models import AuditEntry
@@ -128,3 +129,32 @@ def test_an_xlsx_file_takes_the_general_path_with_workers(tmp_path, transactiona
     outcome = importing.customers_import(acting_user=None, path=path, workers=2)
     assert (outcome.created, outcome.rejected) == (30, 0)
     assert Customer.objects.count() == 30
+
+
+def test_a_staged_import_removes_the_scratch_folders_of_killed_imports_only(tmp_path, transactional_db, bank):
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite's staged path makes scratch folders")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    root = Path(tempfile.gettempdir())
+    abandoned = root / f"guanxi-import-{int(gone.stdout)}-test"
+    alive = root / f"guanxi-import-{os.getppid()}-test"  # a live process: an import still running
+    for folder in (abandoned, alive):
+        folder.mkdir(exist_ok=True)
+        (folder / "1.sqlite3").write_bytes(b"staged rows")
+    try:
+        rows = [list(row) for row in CustomerFile(seed=810, org_codes=["B1"]).rows(40)]
+        outcome = importing.customers_import(acting_user=None, path=_write(tmp_path / "f.csv", rows), workers=2)
+        assert outcome.created == 40
+        assert not abandoned.exists()
+        assert (alive / "1.sqlite3").exists()
+    finally:
+        for folder in (abandoned, alive):
+            if folder.exists():
+                (folder / "1.sqlite3").unlink()
+                folder.rmdir()

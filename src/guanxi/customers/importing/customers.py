@@ -25,6 +25,7 @@ import json
 import marshal
 import multiprocessing
 import os
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -639,6 +640,27 @@ def _stage_rows(path: Path, rows) -> None:
         db.close()
 
 
+_SCRATCH_PREFIX = "guanxi-import-"  # + the importing process's id + "-" + random
+
+
+def _remove_abandoned_scratch() -> None:
+    """Remove the scratch folders of staged imports that were killed (their process is gone).
+
+    A killed import leaves its scratch folder (a few blocks of staged rows) in the temporary
+    directory; the rows themselves are safe in the database or imported again by the rerun.
+    """
+    for folder in Path(tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_SCRATCH_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or not folder.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # another user's live process
+            continue
+
+
 def _staged_blocks(tabular, ctx: _RowContext, workers: int, block: int):
     """Staged blocks of a CSV file in file order: (first line, rows, merged, refused, staging file).
 
@@ -648,7 +670,8 @@ def _staged_blocks(tabular, ctx: _RowContext, workers: int, block: int):
     """
     global _WORKER_CONTEXT, _WORKER_FILE, _WORKER_STAGE
     county_exists("110101")  # load the code table before forking, once for all workers
-    with tempfile.TemporaryDirectory(prefix="guanxi-import-") as folder:
+    _remove_abandoned_scratch()
+    with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-") as folder:
         _WORKER_CONTEXT, _WORKER_FILE, _WORKER_STAGE = ctx, (tabular.path, tabular.encoding), Path(folder)
         pool = multiprocessing.get_context("fork").Pool(workers)
         pending: collections.deque = collections.deque()
