@@ -158,3 +158,16 @@ def test_a_staged_import_removes_the_scratch_folders_of_killed_imports_only(tmp_
             if folder.exists():
                 (folder / "1.sqlite3").unlink()
                 folder.rmdir()
+
+
+def test_a_staged_import_with_deferred_indexes_announces_the_rebuild(tmp_path, transactional_db, bank):
+    from guanxi.core.bulkload import secondary_indexes
+
+    rows = [list(row) for row in CustomerFile(seed=811, org_codes=["B1"]).rows(60)]
+    seen = []
+    outcome = importing.customers_import(acting_user=None, path=_write(tmp_path / "f.csv", rows), workers=2,
+                                         batch_size=20, defer_indexes=True,
+                                         stage=lambda text: seen.append((text, Customer.objects.count())))
+    assert (outcome.created, outcome.rejected) == (60, 0)
+    assert seen == [("所有行均已写入，正在重建检索索引…", 60)]
+    assert len(secondary_indexes(Customer._meta.db_table)) > 5

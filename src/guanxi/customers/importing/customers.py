@@ -867,13 +867,13 @@ def customers_import(
     batch_size = batch_size or 20_000
     try:
         if staged:
-            for line, rows, merged, refused, stage in _staged_blocks(
+            for line, rows, merged, refused, staged_file in _staged_blocks(
                     tabular, context, workers, max(block_rows * _BYTES_PER_ROW, 4096)):
                 outcome.rows_read += rows
                 outcome.duplicates_merged += merged
                 for index, raw, reason in refused:
                     reject(line + index, raw, reason)
-                writer.write_staged(stage, run)
+                writer.write_staged(staged_file, run)
                 if touch:
                     touch()
                 if progress:
