@@ -74,13 +74,18 @@ def _process_gone(record) -> bool:
         return True  # a live load touches its records every batch
     if record.host != socket.gethostname():
         return False
+    return not process_running(record.pid)
+
+
+def process_running(pid: int) -> bool:
+    """Whether a process of this host with this id is running (a process of another user counts)."""
     try:
-        os.kill(record.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except PermissionError:  # a process of another user: alive
         return False
-    return False
+    except PermissionError:  # a process of another user: alive
+        return True
+    return True
 
 
 def indexes_restore() -> list[str]:

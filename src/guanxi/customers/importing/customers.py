@@ -42,7 +42,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core.audit import _client_ip
-from guanxi.core.bulkload import indexes_deferred, indexes_restore, reserve_ids
+from guanxi.core.bulkload import indexes_deferred, indexes_restore, process_running, reserve_ids
 from guanxi.core.masking import SENSITIVE_FIELDS, mask_value
 from guanxi.core.models import OrgUnit, User
 from guanxi.core.services import sequence_take
@@ -461,7 +461,7 @@ def _json_value(value: Any) -> str:
         return _json_string(value)
     if type(value) is int:
         return int.__repr__(value)  # as json does
-    return json.dumps(value, ensure_ascii=False)
+    return _JSON_TEXT(value)
 
 
 def _creation_audit_json(db_values: list[Any]) -> str:
@@ -653,12 +653,8 @@ def _remove_abandoned_scratch() -> None:
         pid = folder.name.removeprefix(_SCRATCH_PREFIX).split("-", 1)[0]
         if not pid.isdigit() or not folder.is_dir():
             continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if not process_running(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-        except PermissionError:  # another user's live process
-            continue
 
 
 def _staged_blocks(tabular, ctx: _RowContext, workers: int, block: int):
