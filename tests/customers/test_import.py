@@ -143,8 +143,12 @@ def test_every_created_customer_is_in_the_audit_log(messy):
     run_import("customers", str(messy.path))
     created = AuditEntry.objects.filter(action="customer.create")
     assert created.count() == 3
-    entry = created.get(object_id=str(Customer.objects.get(id_number=messy.good_id).pk))
+    farmer = Customer.objects.get(id_number=messy.good_id)
+    entry = created.get(object_id=str(farmer.pk))
     assert entry.changes["phone"] == [None, "138****5678"]
+    assert entry.changes["name"] == [None, "王建国"] and entry.changes["org_unit"] == [None, farmer.org_unit_id]
+    assert entry.changes["deposit_balance"] == [None, "12345.60"]
+    assert entry.changes["id_number"][1] != messy.good_id and "*" in entry.changes["id_number"][1]
 
 
 def test_dry_run_writes_nothing(messy):

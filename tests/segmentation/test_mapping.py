@@ -72,3 +72,22 @@ def test_address_keywords_are_matched_literally(bank, make):
     segments_recompute(acting_user=None)
     assert _sub_market(literal) == "farm"
     assert _sub_market(wildcard_bait) == "township"
+
+
+def test_rules_of_both_kinds_apply_in_one_priority_order(bank, make):
+    """An address keyword ranked before the industry sections wins over them; ranked after them,
+    it still places the customers whose industry matches no section before the line's default."""
+    estate = SubMarket.objects.get(market="company", code="real_estate")
+    rule = SubMarketRule.objects.create(market="company", kind="address_keyword", value="开发区",
+                                        sub_market=estate, priority=0)
+    maker_in_zone = make("company", industry="C1311", address="经济开发区1号")
+    unknown_in_zone = make("company", industry="", address="经济开发区2号")
+    maker_elsewhere = make("company", industry="C1311", address="新华镇")
+    segments_recompute(acting_user=None)
+    assert [_sub_market(c) for c in (maker_in_zone, unknown_in_zone, maker_elsewhere)] == [
+        "real_estate", "real_estate", "manufacturing"]
+    rule.priority = 10_000
+    rule.save()
+    segments_recompute(acting_user=None)
+    assert [_sub_market(c) for c in (maker_in_zone, unknown_in_zone, maker_elsewhere)] == [
+        "manufacturing", "real_estate", "manufacturing"]

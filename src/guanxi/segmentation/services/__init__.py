@@ -55,21 +55,30 @@ def _like_pattern(text: str) -> str:
 
 
 def sub_market_sql(market: str) -> tuple[str, list[Any]]:
-    """The CASE expression (over `c.industry` / `c.address`) giving a customer's sub-market code."""
+    """The CASE expression (over `c.industry` / `c.address`) giving a customer's sub-market code.
+
+    The rules apply in priority order, the first that matches wins. A run of consecutive
+    industry rules is one CASE on the section letter, computed once per row rather than once
+    per rule (this expression runs for every row of a recompute or a bulk import); the rest of
+    the chain is its ELSE.
+    """
     rules = SubMarketRule.objects.filter(market=market).select_related("sub_market").order_by("priority", "id")
     default = SubMarket.objects.filter(market=market, is_default=True).values_list("code", flat=True).first() or ""
-    parts: list[str] = []
-    params: list[Any] = []
+    runs: list[tuple[bool, list[SubMarketRule]]] = []  # (industry rules?, rules), in order
     for rule in rules:
-        if rule.kind == RuleKind.INDUSTRY_SECTION:
-            parts.append("WHEN substr(c.industry, 1, 1) = %s THEN %s")
-            params += [rule.value.upper(), rule.sub_market.code]
+        industry = rule.kind == RuleKind.INDUSTRY_SECTION
+        if runs and runs[-1][0] == industry:
+            runs[-1][1].append(rule)
         else:
-            parts.append("WHEN c.address LIKE %s ESCAPE '\\' THEN %s")
-            params += [_like_pattern(rule.value), rule.sub_market.code]
-    if not parts:
-        return "%s", [default]
-    return "CASE " + " ".join(parts) + " ELSE %s END", [*params, default]
+            runs.append((industry, [rule]))
+    sql, params = "%s", [default]
+    for industry, run in reversed(runs):
+        whens = " ".join(["WHEN %s THEN %s" if industry else "WHEN c.address LIKE %s ESCAPE '\\' THEN %s"] * len(run))
+        head = "CASE substr(c.industry, 1, 1) " if industry else "CASE "
+        run_params = [value for rule in run for value in (
+            rule.value.upper() if industry else _like_pattern(rule.value), rule.sub_market.code)]
+        sql, params = f"{head}{whens} ELSE {sql} END", [*run_params, *params]
+    return sql, params
 
 
 # The tier of a customer against its line's thresholds `t` (all amounts integer fen).
@@ -78,10 +87,15 @@ TIER_SQL = (
     "WHEN c.deposit_balance >= t.deposit_mid OR c.loan_balance >= t.loan_mid THEN 'mid' ELSE 'general' END"
 )
 # Product classes: codes are stored deduplicated, separated by ';' (see the balance import).
-DEPOSIT_SQL = "(c.deposit_balance > 0 OR (';' || c.products || ';') LIKE %s)"
-LOAN_SQL = "(c.loan_balance > 0 OR (';' || c.products || ';') LIKE %s)"
-INTERMEDIARY_SQL = ("(replace(replace(';' || c.products || ';', ';DEP;', ';'), ';LOAN;', ';') "
-                    "NOT IN (';', ';;'))")
+# Most customers hold no product codes (a registration carries none): the CASEs skip the string
+# work for them.
+DEPOSIT_SQL = ("CASE WHEN c.products = '' THEN c.deposit_balance > 0 "
+               "ELSE (c.deposit_balance > 0 OR (';' || c.products || ';') LIKE %s) END")
+LOAN_SQL = ("CASE WHEN c.products = '' THEN c.loan_balance > 0 "
+            "ELSE (c.loan_balance > 0 OR (';' || c.products || ';') LIKE %s) END")
+INTERMEDIARY_SQL = ("CASE WHEN c.products = '' THEN FALSE "
+                    "ELSE (replace(replace(';' || c.products || ';', ';DEP;', ';'), ';LOAN;', ';') "
+                    "NOT IN (';', ';;')) END")
 
 
 def sub_markets_sql(markets: list[str]) -> tuple[str, list[Any]]:

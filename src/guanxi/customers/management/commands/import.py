@@ -16,6 +16,9 @@ class Command(BaseCommand):
         "are idempotent; customers (registration CSV/XLSX) and balances (core-banking feed) upsert, report every "
         "refused row next to the input and exit 0 only when every row was taken."
     )
+    # Django's system checks inspect the code, not the data: skipped here as by `generate`, they
+    # cost most of a second of a big import's start (the server and `guanxi check` run them).
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument("kind", choices=["orgunits", "staff", "customers", "balances"])
