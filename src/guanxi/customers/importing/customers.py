@@ -373,12 +373,7 @@ class _Writer:
         numbers = sequence_take(name="customer_no", count=added)
         assert isinstance(pks, range)  # SQLite's keys are consecutive (`reserve_ids`)
         pk_base, number_base = pks[0] - 1, numbers[0] - 1
-        derived, expressions, derived_params, joins = [], "", [], ""
-        for _receiver, (columns, sql, params, join) in customer_insert_columns.send(sender=Customer):
-            derived += columns
-            expressions += f", {sql}"
-            derived_params += params
-            joins += f" {join}"
+        derived, expressions, derived_params, joins = self._insert_columns
         source = f"FROM temp.guanxi_import_new n JOIN {_STAGE_SCHEMA}.rows c ON c.rowid = n.srow"
         cursor.execute(
             f"INSERT INTO {self.table} ({', '.join([*_CUSTOMER_INSERT_COLUMNS, *derived])}) "  # noqa: S608
@@ -395,6 +390,18 @@ class _Writer:
         self.outcome.created += added
         customers_bulk_registered.send(sender=Customer, customer_ids=pks, acting_user=self.acting_user,
                                        derived=frozenset(derived))
+
+    @functools.cached_property
+    def _insert_columns(self) -> tuple[list[str], str, list[Any], str]:
+        """The derived columns of `customer_insert_columns` (columns, expressions, parameters, joins),
+        asked for once per import rather than once per block (the segment rules are read once)."""
+        derived, expressions, params, joins = [], "", [], ""
+        for _receiver, (columns, sql, sql_params, join) in customer_insert_columns.send(sender=Customer):
+            derived += columns
+            expressions += f", {sql}"
+            params += sql_params
+            joins += f" {join}"
+        return derived, expressions, params, joins
 
     def _counted(self, run: ImportRun | None) -> None:
         if run is not None:
