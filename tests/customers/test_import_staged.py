@@ -171,3 +171,78 @@ def test_a_staged_import_with_deferred_indexes_announces_the_rebuild(tmp_path, t
     assert (outcome.created, outcome.rejected) == (60, 0)
     assert seen == [("所有行均已写入，正在重建检索索引…", 60)]
     assert len(secondary_indexes(Customer._meta.db_table)) > 5
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_scoped_users_import_refuses_customers_outside_their_scope_on_either_path(
+        tmp_path, transactional_db, bank, customers, monkeypatch, workers):
+    """A manager's big file takes the bulk path too, and is refused the same rows with the same lines and reasons."""
+    staged_calls = []
+    original = importing._Writer.write_staged
+    monkeypatch.setattr(importing._Writer, "write_staged",
+                        lambda self, *args: staged_calls.append(args[0]) or original(self, *args))
+    rows = [list(row) for row in CustomerFile(seed=812, org_codes=["B1"]).rows(45)]
+    type_at, id_at, phone_at, org_at = (HEADER_ZH.index(h) for h in ("客户类型", "证件号码", "手机号码", "所属机构"))
+
+    def naming(customer, phone):
+        row = list(rows[0])
+        row[type_at], row[id_at], row[phone_at] = "个人", customer.id_number, phone
+        return row
+
+    other_branch = list(rows[1])
+    other_branch[org_at] = "B2"
+    body = [*rows[2:20], naming(customers.bob_person, "13900003333"), *rows[20:30], other_branch,
+            naming(customers.alice_person, "13900004444"), *rows[30:]]
+    report = tmp_path / "scoped.errors.csv"
+    before = Customer.objects.count()
+    outcome = importing.customers_import(acting_user=bank.alice, path=_write(tmp_path / "scoped.csv", body),
+                                         workers=workers, batch_size=10, errors_path=report)
+    assert (len(staged_calls) >= 2) == (workers > 0 and connection.vendor == "sqlite")
+    assert (outcome.rows_read, outcome.created, outcome.updated, outcome.rejected) == (46, 43, 1, 2)
+    assert Customer.objects.count() == before + 43
+    customers.bob_person.refresh_from_db()
+    customers.alice_person.refresh_from_db()
+    assert customers.bob_person.phone != "13900003333" and customers.alice_person.phone == "13900004444"
+    new = Customer.objects.filter(id_number__in=[row[id_at] for row in rows[2:]])
+    assert new.count() == 43 and all(c.assignments.get(active=True).owner == bank.alice for c in new)
+    refused = sorted(_report(report)[1:], key=lambda row: row[-1])
+    assert [row[:-1] for row in refused] == [naming(customers.bob_person, "13900003333"), other_branch]
+    assert refused[0][-1].startswith("第 20 行") and "范围之外" in refused[0][-1]
+    assert refused[1][-1].startswith("第 31 行") and "B2" in refused[1][-1]
+
+
+def test_an_import_run_by_the_job_runner_validates_in_worker_processes_too(tmp_path, transactional_db, bank,
+                                                                            monkeypatch):
+    """The job runner behind the upload page has threads of its own, where forking is unsafe: its
+    workers are started afresh, and still give the reasons in the language of the one importing."""
+    import threading
+
+    from django.utils import translation
+
+    staged_calls = []
+    original = importing._Writer.write_staged
+    monkeypatch.setattr(importing._Writer, "write_staged",
+                        lambda self, *args: staged_calls.append(args[0]) or original(self, *args))
+
+    rows = [list(row) for row in CustomerFile(seed=813, org_codes=["B1"]).rows(30)]
+    id_at = HEADER_ZH.index("证件号码")
+    rows[7][id_at] = rows[7][id_at][:-1] + ("1" if rows[7][id_at][-1] != "1" else "2")  # a wrong check digit
+    path = _write(tmp_path / "job.csv", rows)
+    results = {}
+
+    def job(language):
+        with translation.override(language):
+            report = tmp_path / f"{language}.errors.csv"
+            outcome = importing.customers_import(acting_user=bank.hank, path=path, workers=2, errors_path=report,
+                                                 dry_run=language == "en")
+            results[language] = (outcome.created, outcome.rejected, _report(report)[1][-1])
+
+    threads = [threading.Thread(target=job, args=(language,)) for language in ("zh-hans", "en")]
+    for thread in threads:
+        thread.start()
+        thread.join()
+    assert results["zh-hans"][:2] == (29, 1) and results["en"][:2] == (29, 1)
+    assert results["zh-hans"][2].startswith("第 9 行") and "校验码错误" in results["zh-hans"][2]
+    assert results["en"][2].startswith("line 9") and "Wrong check digit" in results["en"][2]
+    assert Customer.objects.count() == 29
+    assert bool(staged_calls) == (connection.vendor == "sqlite")  # the bulk path: only with workers

@@ -23,12 +23,11 @@ import functools
 import io
 import json
 import marshal
-import multiprocessing
 import os
+import pickle
 import shutil
 import sqlite3
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from guanxi.core.masking import SENSITIVE_FIELDS, mask_value
 from guanxi.core.models import OrgUnit, User
 from guanxi.core.services import sequence_take
 from guanxi.core.validators import county_exists, normalize_text
+from guanxi.core.workers import call, process_pool
 from guanxi.customers.importing.common import ImportOutcome, map_columns, rejector
 from guanxi.customers.importing.readers import open_tabular
 from guanxi.customers.importing.report import ErrorReport, default_report_path
@@ -114,10 +114,12 @@ _KNOWN_CHUNK = 20_000  # staged rows read back and updated at a time (when they 
 # A known customer's row as the writer compares it: (id, customer_no, *COLUMNS), of table alias {k}.
 _KNOWN_SELECT = ", ".join(f"{{k}}{column}" for column in ["id", "customer_no", *COLUMNS])
 _STAGED_VALUES = ", ".join(f"c.{column}" for column in COLUMNS)
+# `line` and `cells` (the row's index in its block and its cells, marshalled) only where the writer
+# may still refuse a valid row (`_RowContext.keep_cells`).
 _STAGE_TABLE = (f"CREATE TABLE rows ({', '.join(COLUMNS)}, products TEXT NOT NULL DEFAULT '', "
-                "given TEXT NOT NULL, created_json TEXT NOT NULL, tokens TEXT NOT NULL)")
-_STAGE_INSERT = (f"INSERT INTO rows ({', '.join(COLUMNS)}, given, created_json, tokens) "  # noqa: S608
-                 f"VALUES ({', '.join(['?'] * (len(COLUMNS) + 3))})")
+                "given TEXT NOT NULL, created_json TEXT NOT NULL, tokens TEXT NOT NULL, line INTEGER, cells BLOB)")
+_STAGE_INSERT = (f"INSERT INTO rows ({', '.join(COLUMNS)}, given, created_json, tokens, line, cells) "  # noqa: S608
+                 f"VALUES ({', '.join(['?'] * (len(COLUMNS) + 5))})")
 
 
 def _insert_rows(cursor, table: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -162,6 +164,12 @@ def _audit_changes(changed: dict[str, tuple]) -> dict[str, list]:
             old, new = (None if old is None else str(old)), (None if new is None else str(new))
         out["org_unit" if column == "org_unit_id" else column] = [old, new]
     return out
+
+
+def _outside_scope(id_number: str) -> str:
+    """Why a scoped user's row for a customer they may not update is refused."""
+    return (_("证件号码 %(value)s: this customer is already registered outside your data scope; ask its branch "
+              "to update it") % {"value": mask_value("id_number", id_number)})
 
 
 class _Writer:
@@ -217,17 +225,12 @@ class _Writer:
         with transaction.atomic():
             existing, redirected = self._existing(list(batch))
             if self.scope_checked and existing:
-                visible = set(
-                    Customer.objects.visible_to(self.acting_user)
-                    .filter(pk__in=[row[0] for row in existing.values()]).values_list("pk", flat=True)
-                )
+                visible = self._visible(existing)
                 for id_number, row in list(existing.items()):
                     if row[0] not in visible:
                         line, raw, _prepared = batch.pop(id_number)
                         del existing[id_number]
-                        reject(line, raw, _("证件号码 %(value)s: this customer is already registered outside your "
-                                            "data scope; ask its branch to update it")
-                               % {"value": mask_value("id_number", id_number)})
+                        reject(line, raw, _outside_scope(id_number))
             self._write_known({id_number: entry[2] for id_number, entry in batch.items() if id_number in existing},
                               existing, redirected)
             inserts = [entry[2] for id_number, entry in batch.items() if id_number not in existing]
@@ -309,13 +312,20 @@ class _Writer:
         self.outcome.created += len(inserts)
         customers_bulk_registered.send(sender=Customer, customer_ids=pks, acting_user=self.acting_user)
 
-    def write_staged(self, path: Path, run: ImportRun | None) -> None:
+    def _visible(self, existing: dict[str, tuple]) -> set[int]:
+        """The keys of the known customers (rows of `_existing`) that the importing user may update."""
+        return set(Customer.objects.visible_to(self.acting_user)
+                   .filter(pk__in=[row[0] for row in existing.values()]).values_list("pk", flat=True))
+
+    def write_staged(self, path: Path, run: ImportRun | None, line: int,
+                     reject: Callable[[int, list[str], str], None]) -> None:
         """Write one block of prepared rows that a worker process staged in an SQLite file (`_stage_rows`).
 
         SQLite only. New customers go from the staging file into the customer, search and audit
         tables with INSERT … SELECT, so their values never pass through this process; the known
         ones are read back and updated as in `write`. The staged rows' identifiers are unique
-        (the worker kept the later row).
+        (the worker kept the later row). `line` is the block's first line: a scoped user's rows
+        for customers outside their data scope are refused (`reject`) with their line numbers.
         """
         table, stage = self.table, _STAGE_SCHEMA
         with connection.cursor() as cursor:
@@ -331,7 +341,7 @@ class _Writer:
                 cursor.execute(f"SELECT count(*) FROM {stage}.rows")  # noqa: S608 - rowids 1 … count
                 staged = cursor.fetchone()[0]
                 if added < staged:
-                    self._write_staged_known(cursor, staged)
+                    self._write_staged_known(cursor, staged, line, reject)
                 if added:
                     self._insert_staged(cursor, added)
                 cursor.execute("DROP TABLE temp.guanxi_import_new")
@@ -340,26 +350,35 @@ class _Writer:
             with connection.cursor() as cursor:
                 cursor.execute(f"DETACH DATABASE {stage}")
 
-    def _write_staged_known(self, cursor, staged: int) -> None:
+    def _write_staged_known(self, cursor, staged: int, line: int, reject) -> None:
         """Update the known customers among the staged rows, a chunk of rows at a time (memory stays
         bounded): each staged row read together with the customer it names, in one join."""
         width = len(COLUMNS)
         for low in range(1, staged + 1, _KNOWN_CHUNK):
             cursor.execute(
-                f"SELECT {_STAGED_VALUES}, c.given, {_KNOWN_SELECT.format(k='k.')}, k.merged_into_id "  # noqa: S608
+                f"SELECT {_STAGED_VALUES}, c.given, c.line, c.cells, "  # noqa: S608
+                f"{_KNOWN_SELECT.format(k='k.')}, k.merged_into_id "
                 f"FROM {_STAGE_SCHEMA}.rows c JOIN {self.table} k ON k.id_number = c.id_number "
                 "WHERE c.rowid BETWEEN %s AND %s", [low, low + _KNOWN_CHUNK - 1])
-            known, existing, merged = {}, {}, {}
+            known, existing, merged, origin = {}, {}, {}, {}
             for row in cursor.fetchall():
                 values = list(row[:width])
                 id_number = values[_INDEX["id_number"]]
                 # (the creation audit text and the search tokens are not needed for an update)
                 known[id_number] = (id_number, values[_INDEX["name"]], _given_columns(row[width]), values, "", "")
+                origin[id_number] = row[width + 1:width + 3]
                 if row[-1] is None:
-                    existing[id_number] = row[width + 1:-1]
+                    existing[id_number] = row[width + 3:-1]
                 else:
                     merged[id_number] = row[-1]
             existing.update(self._survivors(merged))
+            if self.scope_checked and existing:
+                visible = self._visible(existing)
+                for id_number, row in list(existing.items()):
+                    if row[0] not in visible:
+                        del existing[id_number], known[id_number]
+                        index, cells = origin[id_number]
+                        reject(line + index, marshal.loads(cells), _outside_scope(id_number))  # noqa: S302
             self._write_known(known, existing, set(merged))
 
     def _insert_staged(self, cursor, added: int) -> None:
@@ -617,6 +636,7 @@ def _stage_block(start: int, end: int) -> bytes:
         text = handle.read(end - start).decode("utf-8" if encoding == "utf-8-sig" else encoding)
     records = rows = merged = 0
     refused, kept = [], {}
+    keep_cells = _WORKER_CONTEXT.keep_cells
     for index, raw in enumerate(csv.reader(io.StringIO(text, newline=""))):
         records += 1
         if any(cell.strip() for cell in raw):
@@ -628,22 +648,24 @@ def _stage_block(start: int, end: int) -> bytes:
             if prepared[0] in kept:
                 merged += 1
                 del kept[prepared[0]]  # the later row wins, and takes its place in the order
-            kept[prepared[0]] = prepared
+            kept[prepared[0]] = (prepared, index, marshal.dumps(raw)) if keep_cells else (prepared, None, None)
     stage = _WORKER_STAGE / f"{start}.sqlite3"
     _stage_rows(stage, kept.values())
     return marshal.dumps((records, rows, merged, refused, str(stage)))
 
 
 def _stage_rows(path: Path, rows) -> None:
-    """Write prepared rows to a new staging file (a scratch copy: no journal, no syncing)."""
+    """Write prepared rows, as (prepared row, index in the block, marshalled cells), to a new staging
+    file (a scratch copy: no journal, no syncing)."""
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode = OFF")
         db.execute("PRAGMA synchronous = OFF")
         db.execute(_STAGE_TABLE)
         db.execute("BEGIN")
-        db.executemany(_STAGE_INSERT, [(*db_values, _given_text(given), created_json, tokens)
-                                       for _id, _name, given, db_values, created_json, tokens in rows])
+        db.executemany(_STAGE_INSERT, [(*db_values, _given_text(given), created_json, tokens, index, cells)
+                                       for (_id, _name, given, db_values, created_json, tokens), index, cells
+                                       in rows])
         db.execute("COMMIT")
     finally:
         db.close()
@@ -669,16 +691,23 @@ def _remove_abandoned_scratch() -> None:
 _WORKER_NICENESS = 10
 
 
-def _worker_pool(workers: int):
-    """Worker processes (forked: they inherit the file and the validation context) that yield the
-    CPU to the writer.
+def _worker_pool(workers: int, ctx: _RowContext, file: tuple[Path, str] | None = None, stage: Path | None = None):
+    """Worker processes (`core.workers`) that validate rows (`ctx`), reading `file` and staging in
+    `stage` where given, and yield the CPU to the writer.
 
     The single writer is what limits an import; the workers validate ahead of it, a few
     blocks in flight. At the same priority they would take a share of its core whenever all
     are runnable; at a lower one they use what it leaves, and the writer runs flat out
     (a 1,000,000-row import on 2 CPUs: 45.1-45.7 s instead of 47.0-48.7 s).
     """
-    return multiprocessing.get_context("fork").Pool(workers, initializer=os.nice, initargs=(_WORKER_NICENESS,))
+    county_exists("110101")  # load the code table before forking, once for all workers
+    return process_pool(workers, init=f"{__name__}._worker_init", niceness=_WORKER_NICENESS,
+                        initargs=(pickle.dumps((ctx, file, stage)),))
+
+
+def _worker_init(state: bytes) -> None:
+    global _WORKER_CONTEXT, _WORKER_FILE, _WORKER_STAGE
+    _WORKER_CONTEXT, _WORKER_FILE, _WORKER_STAGE = pickle.loads(state)  # noqa: S301 - from the importing process
 
 
 def _staged_blocks(tabular, ctx: _RowContext, workers: int, block: int):
@@ -688,19 +717,16 @@ def _staged_blocks(tabular, ctx: _RowContext, workers: int, block: int):
     removed at the end; a bounded window of blocks is in flight, so neither memory nor the
     scratch folder grows with the file.
     """
-    global _WORKER_CONTEXT, _WORKER_FILE, _WORKER_STAGE
-    county_exists("110101")  # load the code table before forking, once for all workers
     _remove_abandoned_scratch()
     with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-") as folder:
-        _WORKER_CONTEXT, _WORKER_FILE, _WORKER_STAGE = ctx, (tabular.path, tabular.encoding), Path(folder)
-        pool = _worker_pool(workers)
+        pool = _worker_pool(workers, ctx, (tabular.path, tabular.encoding), Path(folder))
         pending: collections.deque = collections.deque()
         try:
             line = 2  # the first record after the header
             blocks = tabular.csv_blocks(block)
             while True:
                 for part in blocks:
-                    pending.append(pool.apply_async(_stage_block, part))
+                    pending.append(pool.apply_async(call, (f"{__name__}._stage_block", *part)))
                     if len(pending) >= 2 * workers:
                         break
                 if not pending:
@@ -712,7 +738,6 @@ def _staged_blocks(tabular, ctx: _RowContext, workers: int, block: int):
         finally:
             pool.terminate()
             pool.join()
-            _WORKER_CONTEXT = _WORKER_FILE = _WORKER_STAGE = None
 
 
 def _chunks(rows, size: int):
@@ -727,45 +752,35 @@ def _chunks(rows, size: int):
 
 
 def _worker_count(tabular, workers: int | None) -> int:
-    """How many worker processes validate the rows: `workers` if given, by default one per CPU (at most 4).
-
-    Forking is only safe from a single-threaded command (not inside the web server's or the
-    job runner's threads), and only worth it for big files.
-    """
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 0
+    """How many worker processes validate the rows: `workers` if given, by default one per CPU (at most 4)
+    for files over a few megabytes (for smaller ones, starting them costs more than they save)."""
     if workers is None:
         cpus = os.cpu_count() or 1
         big = tabular.total_bytes > 4 * 1024 * 1024
-        single = threading.current_thread() is threading.main_thread() and threading.active_count() == 1
-        workers = min(cpus, 4) if cpus > 1 and big and single else 0
+        workers = min(cpus, 4) if cpus > 1 and big else 0
     return max(workers, 0)
 
 
 def _prepared_rows(tabular, ctx: _RowContext, workers: int):
     """Validated rows in file order; validation runs in forked worker processes for big files.
 
-    The workers only compute (no database access): they inherit the org units, the county
-    table and the active language from the parent at fork time. A CSV file is cut into byte
+    The workers only compute (no database access): they receive the org units and the active
+    language from the parent (`_worker_pool`). A CSV file is cut into byte
     ranges of whole records that each worker reads and parses itself; an XLSX file is read
     by the parent and its rows are sent to the workers in chunks.
     """
-    global _WORKER_CONTEXT, _WORKER_FILE
     if workers <= 0:
         for line, raw in tabular.rows():
             yield line, raw, _for_writer(_prepare_row(raw, ctx))
         return
-    county_exists("110101")  # load the code table before forking, once for all workers
-    _WORKER_CONTEXT = ctx
-    _WORKER_FILE = (tabular.path, tabular.encoding)
-    pool = _worker_pool(workers)
+    pool = _worker_pool(workers, ctx, (tabular.path, tabular.encoding) if tabular.kind == "csv" else None)
     pending: collections.deque = collections.deque()
     try:
         # A bounded window of work in flight, so memory does not grow with the file.
         if tabular.kind == "csv":
             line = 2  # the first record after the header
             for block in tabular.csv_blocks(_BLOCK):
-                pending.append(pool.apply_async(_prepare_block, block))
+                pending.append(pool.apply_async(call, (f"{__name__}._prepare_block", *block)))
                 if len(pending) >= 2 * workers:
                     records, rows = marshal.loads(pending.popleft().get())  # noqa: S302 - own worker
                     for index, raw, prepared in rows:
@@ -779,7 +794,7 @@ def _prepared_rows(tabular, ctx: _RowContext, workers: int):
             return
         # The parent keeps each chunk's raw rows (for the error report); workers send back only results.
         for chunk in _chunks(tabular.rows(), _CHUNK):
-            pending.append((chunk, pool.apply_async(_prepare_chunk, (chunk,))))
+            pending.append((chunk, pool.apply_async(call, (f"{__name__}._prepare_chunk", chunk))))
             if len(pending) >= 2 * workers:
                 done, result = pending.popleft()
                 for (line, raw), prepared in zip(done, marshal.loads(result.get()), strict=True):  # noqa: S302 - own worker
@@ -791,7 +806,6 @@ def _prepared_rows(tabular, ctx: _RowContext, workers: int):
     finally:
         pool.terminate()
         pool.join()
-        _WORKER_CONTEXT = _WORKER_FILE = None
 
 
 _BYTES_PER_ROW = 120  # a generated registration row: 100-140 bytes in CSV (fewer in XLSX: an underestimate)
@@ -828,8 +842,9 @@ def customers_import(
     name-token index to the WAL fewer times (25,000 instead of 5,000 rows: 21% faster at
     300,000 rows on SQLite). By default 20,000, and 50,000 on SQLite's staged path, whose rows
     never sit in this process (a million rows: 55.2 s with 20,000, 50.5 s with 50,000).
-    `workers` validates rows in that many extra processes (default: one per extra CPU for
-    files over a few megabytes); rows keep their order, so the later row still wins.
+    `workers` validates rows in that many extra processes (default: one per CPU for files over
+    a few megabytes, also when run by the job runner behind the upload page, `core.workers`);
+    rows keep their order, so the later row still wins.
     `defer_indexes` drops the customer table's secondary indexes for the import and builds them
     again at its end (`core.bulkload`); by default, when the file holds at least
     IMPORT_DEFER_INDEXES_MIN_ROWS rows and at least as many as the table. `stage(text)` is told
@@ -879,10 +894,9 @@ def customers_import(
         touch = stack.enter_context(indexes_deferred(tables))
     workers = _worker_count(tabular, workers)
     # SQLite's bulk path: workers stage their blocks, the writer inserts them with INSERT … SELECT.
-    # (A scoped user's import may refuse valid rows, which needs their cells: the general path. And
-    # SQLite attaches a staging file only outside a transaction: not when the caller holds one open.)
+    # (SQLite attaches a staging file only outside a transaction: not when the caller holds one open.)
     staged = (workers > 0 and tabular.kind == "csv" and connection.vendor == "sqlite" and not dry_run
-              and not writer.scope_checked and not connection.in_atomic_block)
+              and not connection.in_atomic_block)
     block_rows = batch_size or 50_000  # per staged block
     batch_size = batch_size or 20_000
     try:
@@ -893,7 +907,7 @@ def customers_import(
                 outcome.duplicates_merged += merged
                 for index, raw, reason in refused:
                     reject(line + index, raw, reason)
-                writer.write_staged(staged_file, run)
+                writer.write_staged(staged_file, run, line, reject)
                 if touch:
                     touch()
                 if progress:
