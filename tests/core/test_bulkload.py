@@ -1,4 +1,5 @@
-"""Secondary indexes dropped for a bulk load are always built again: at the end, after a failure, after a kill."""
+"""Secondary indexes (and PostgreSQL's foreign keys) dropped for a bulk load are always built again: at the end,
+after a failure, after a kill."""
 
 import socket
 import subprocess
@@ -7,7 +8,7 @@ import sys
 import pytest
 from django.db import connection
 
-from guanxi.core.bulkload import indexes_deferred, indexes_restore, secondary_indexes
+from guanxi.core.bulkload import foreign_keys, indexes_deferred, indexes_restore, secondary_indexes
 from guanxi.core.models import DeferredIndex
 from guanxi.customers.models import Customer
 
@@ -20,16 +21,26 @@ def _all_indexes() -> set[str]:
                 if spec["index"] or spec["unique"]}
 
 
+def _keys(table: str = TABLE) -> dict[str, tuple]:
+    with connection.cursor() as cursor:
+        return {name: spec["foreign_key"] for name, spec in connection.introspection.get_constraints(cursor, table).items()
+                if spec["foreign_key"]}
+
+
 def test_the_secondary_indexes_are_dropped_during_the_load_and_built_again_after(db):
-    before = _all_indexes()
+    before, keys = _all_indexes(), _keys()
     secondary = {name for name, _sql in secondary_indexes(TABLE)}
     assert "customer_segment_cover" in secondary
+    assert len(keys) >= 3  # org unit, creator, loan officer, ...
     with indexes_deferred([TABLE]):
         during = _all_indexes()
         assert not (during & secondary)
         assert during  # the primary key and the unique customer and ID numbers stay
-        assert DeferredIndex.objects.count() == len(secondary)
+        # PostgreSQL checks a foreign key row by row at each commit: dropped for the load too
+        assert _keys() == ({} if connection.vendor == "postgresql" else keys)
+        assert DeferredIndex.objects.count() == len(secondary) + (len(keys) if connection.vendor == "postgresql" else 0)
     assert _all_indexes() == before
+    assert _keys() == keys
     assert not DeferredIndex.objects.exists()
 
 
@@ -66,6 +77,34 @@ def test_indexes_left_by_a_killed_load_are_built_again(db):
     assert indexes_restore() == [name]  # the other record belongs to a running process (pid 1): left alone
     assert _all_indexes() == before
     assert list(DeferredIndex.objects.values_list("name", flat=True)) == [alive[0]]
+
+
+def test_foreign_keys_left_by_a_killed_load_are_added_again_and_checked(bank, db):
+    from django.db import IntegrityError, transaction
+
+    from tests.factories import CustomerFactory
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite keeps its foreign keys during a load")
+    tokens = "customers_nametoken"
+    keys = _keys(tokens)
+    ((name, sql),) = foreign_keys(tokens)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f'ALTER TABLE "{tokens}" DROP CONSTRAINT "{name}"')
+    DeferredIndex.objects.create(table=tokens, name=name, sql=sql, host=socket.gethostname(), pid=int(dead.stdout))
+    customer = CustomerFactory(org_unit=bank.b1)
+    with connection.cursor() as cursor:  # a token of a customer that does not exist: nothing refuses it now
+        cursor.execute(f'INSERT INTO "{tokens}" (token, customer_id) VALUES (%s, %s)', ["孤", customer.pk + 1000])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        indexes_restore()  # the key comes back only over rows that keep it
+    assert _keys(tokens) == {} and DeferredIndex.objects.filter(name=name).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DELETE FROM "{tokens}" WHERE customer_id = %s', [customer.pk + 1000])
+    assert indexes_restore() == [name]
+    assert _keys(tokens) == keys
+    assert not DeferredIndex.objects.exists()
 
 
 def test_reserved_keys_are_new_and_never_handed_out_again(bank, db):

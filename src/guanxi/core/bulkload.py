@@ -8,9 +8,15 @@ that brings in at least as many rows as the table already holds drops the table'
 indexes (never a primary key or a unique index: those guard the data) and builds them again
 when it ends, whether it succeeded or failed.
 
-Crash safety: each dropped index is recorded (`DeferredIndex`: its name and its CREATE
-statement) in the same transaction as the DROP, and the record is deleted in the same
-transaction as the CREATE. A load killed in between leaves the records; `indexes_restore`
+On PostgreSQL the tables' foreign keys go the same way, as its manual advises for bulk loads:
+a deferred foreign key is checked row by row at each commit (a 100,000-row registration
+import: 660,000 name tokens and 100,000 customers, 4.3 s of commits), while adding it again
+checks the whole table in one join. The rows stay consistent meanwhile: each batch writes a
+customer and its tokens in one transaction, and adding a key back fails if a row breaks it.
+
+Crash safety: each dropped index or key is recorded (`DeferredIndex`: its name and its CREATE
+INDEX or ALTER TABLE … ADD statement) in the same transaction as the DROP, and the record is
+deleted in the same transaction as the CREATE. A load killed in between leaves the records; `indexes_restore`
 builds those indexes again. It runs at the start of every bulk load and of the server, and
 restores the indexes of any load whose process is gone (same host, process not running) or
 that has not touched its records for `STALE_AFTER`.
@@ -47,9 +53,30 @@ def secondary_indexes(table: str) -> list[tuple[str, str]]:
         return [(name, sql) for name, sql in cursor.fetchall()]
 
 
+def foreign_keys(table: str) -> list[tuple[str, str]]:
+    """(name, ALTER TABLE … ADD CONSTRAINT statement) of a table's foreign keys (PostgreSQL; none on SQLite,
+    where a key cannot be dropped without rebuilding the table)."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                       "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname", [table])
+        return [(name, f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
+                for name, definition in cursor.fetchall()]
+
+
+_ADD_KEY = "ALTER TABLE "
+
+
 def _if_not_exists(sql: str) -> str:
     head, sep, rest = sql.partition("INDEX ")
     return f"{head}{sep}IF NOT EXISTS {rest}" if "IF NOT EXISTS" not in rest[:20] else sql
+
+
+def _key_exists(cursor, record) -> bool:
+    cursor.execute("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = %s",
+                   [record.table, record.name])
+    return cursor.fetchone() is not None
 
 
 def _create(records) -> None:
@@ -61,8 +88,12 @@ def _create(records) -> None:
             # Inside a caller's transaction, rows written since its start may have deferred foreign
             # key checks pending, and PostgreSQL refuses CREATE INDEX on such a table: run them now.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        for record in records:
-            cursor.execute(_if_not_exists(record.sql))
+        # The indexes first: adding a foreign key back checks the rows, which an index may serve.
+        for record in sorted(records, key=lambda record: record.sql.startswith(_ADD_KEY)):
+            if not record.sql.startswith(_ADD_KEY):
+                cursor.execute(_if_not_exists(record.sql))
+            elif not _key_exists(cursor, record):
+                cursor.execute(record.sql)
         if postgres:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # back to the foreign keys' own INITIALLY DEFERRED
         DeferredIndex.objects.filter(pk__in=[record.pk for record in records]).delete()
@@ -100,7 +131,8 @@ def indexes_restore() -> list[str]:
 
 @contextlib.contextmanager
 def indexes_deferred(tables: list[str]) -> Iterator[callable]:
-    """Drop these tables' secondary indexes for the duration of the block; build them again at its end.
+    """Drop these tables' secondary indexes (and foreign keys, on PostgreSQL) for the duration of the
+    block; build them again at its end.
 
     Yields `touch()`, to be called now and then (every batch) so that a long load on another
     host is not taken for a dead one.
@@ -111,10 +143,18 @@ def indexes_deferred(tables: list[str]) -> Iterator[callable]:
     host, pid = socket.gethostname(), os.getpid()
     with transaction.atomic():
         records = [DeferredIndex.objects.create(table=table, name=name, sql=sql, host=host, pid=pid)
-                   for table in tables for name, sql in secondary_indexes(table)]
+                   for table in tables for name, sql in [*secondary_indexes(table), *foreign_keys(table)]]
         with connection.cursor() as cursor:
+            postgres = connection.vendor == "postgresql"
+            if postgres:  # no ALTER TABLE while checks are pending (inside a caller's transaction), as in `_create`
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for record in records:
-                cursor.execute(f'DROP INDEX "{record.name}"')
+                if record.sql.startswith(_ADD_KEY):
+                    cursor.execute(f'ALTER TABLE "{record.table}" DROP CONSTRAINT "{record.name}"')
+                else:
+                    cursor.execute(f'DROP INDEX "{record.name}"')
+            if postgres:
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
     def touch() -> None:
         DeferredIndex.objects.filter(pk__in=[record.pk for record in records]).update(touched_at=timezone.now())

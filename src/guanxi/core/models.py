@@ -178,10 +178,12 @@ class AuditEntry(models.Model):
 
 
 class DeferredIndex(models.Model):
-    """A secondary index dropped for the duration of a bulk load, to be created again (see `core.bulkload`).
+    """A secondary index (or a foreign key, on PostgreSQL) dropped for the duration of a bulk load, to be
+    created again (see `core.bulkload`).
 
-    Written in the same transaction as the DROP INDEX and deleted in the same transaction as
-    the CREATE INDEX, so that a load killed in between leaves a record of what to restore.
+    Written in the same transaction as the DROP and deleted in the same transaction as the
+    CREATE INDEX (or ALTER TABLE … ADD), so that a load killed in between leaves a record of what
+    to restore.
     """
 
     table = models.CharField(max_length=100)
