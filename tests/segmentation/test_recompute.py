@@ -172,3 +172,22 @@ def test_an_imported_registration_batch_is_segmented(tmp_path, bank):
     stored = dict(Customer.objects.values_list("name", "sub_market"))
     assert stored == {"某某制造有限公司": "manufacturing", "李四": "public_institution"}
     assert Customer.objects.get(name="某某制造有限公司").tier == "mid"
+
+
+def test_customers_segmented_as_they_are_imported_are_segmented_as_the_recompute_would(tmp_path, bank):
+    """The import computes the segments in the statement that writes the customers; the nightly
+    recompute finds nothing to change."""
+    from guanxi.customers.importing.customers import customers_import
+    from guanxi.customers.synthetic import HEADER_ZH, CustomerFile
+
+    path = tmp_path / "reg.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER_ZH)
+        writer.writerows(CustomerFile(seed=31, org_codes=["B1", "B2"]).rows(400))
+    assert customers_import(acting_user=None, path=path, workers=0).created == 400
+    columns = ("id_number", "tier", "sub_market", "is_deposit_customer", "is_loan_customer", "is_intermediary_customer")
+    imported = sorted(Customer.objects.values_list(*columns))
+    assert len({row[1] for row in imported}) == 3 and len({row[2] for row in imported}) > 3
+    segments_recompute(acting_user=None)
+    assert sorted(Customer.objects.values_list(*columns)) == imported
