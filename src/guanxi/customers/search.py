@@ -111,9 +111,16 @@ def fts_term(token: str) -> str:
     return token.encode("utf-32-be").hex()
 
 
+_TERMS: dict[str, str] = {}  # token → FTS5 term: names share most of their tokens (a bulk import's hot path)
+
+
 def fts_text(tokens: Iterable[str]) -> str:
     """The FTS5 text of a customer: its tokens' terms, space-separated."""
-    return " ".join([token.encode("utf-32-be").hex() for token in tokens])
+    terms = _TERMS
+    if len(terms) > 200_000:
+        terms.clear()
+    return " ".join([terms.get(token) or terms.setdefault(token, token.encode("utf-32-be").hex())
+                     for token in tokens])
 
 
 def fts_token(term: str) -> str:
