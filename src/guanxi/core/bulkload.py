@@ -65,7 +65,24 @@ def foreign_keys(table: str) -> list[tuple[str, str]]:
                 for name, definition in cursor.fetchall()]
 
 
-_ADD_KEY = "ALTER TABLE "
+def _is_key(record) -> bool:
+    """Whether a deferred record is a foreign key (its ALTER TABLE … ADD statement) rather than an index."""
+    return record.sql.startswith("ALTER TABLE ")
+
+
+@contextlib.contextmanager
+def _checks_run_first(cursor) -> Iterator[None]:
+    """Run the pending deferred foreign key checks first, and defer them again after (PostgreSQL).
+
+    Inside a caller's transaction, rows written since its start may have deferred foreign key
+    checks pending, and PostgreSQL refuses CREATE INDEX and ALTER TABLE on such a table.
+    """
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    yield
+    if postgres:
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # back to the foreign keys' own INITIALLY DEFERRED
 
 
 def _if_not_exists(sql: str) -> str:
@@ -82,20 +99,13 @@ def _key_exists(cursor, record) -> bool:
 def _create(records) -> None:
     from guanxi.core.models import DeferredIndex
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        postgres = connection.vendor == "postgresql"
-        if postgres:
-            # Inside a caller's transaction, rows written since its start may have deferred foreign
-            # key checks pending, and PostgreSQL refuses CREATE INDEX on such a table: run them now.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with transaction.atomic(), connection.cursor() as cursor, _checks_run_first(cursor):
         # The indexes first: adding a foreign key back checks the rows, which an index may serve.
-        for record in sorted(records, key=lambda record: record.sql.startswith(_ADD_KEY)):
-            if not record.sql.startswith(_ADD_KEY):
+        for record in sorted(records, key=_is_key):
+            if not _is_key(record):
                 cursor.execute(_if_not_exists(record.sql))
             elif not _key_exists(cursor, record):
                 cursor.execute(record.sql)
-        if postgres:
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # back to the foreign keys' own INITIALLY DEFERRED
         DeferredIndex.objects.filter(pk__in=[record.pk for record in records]).delete()
 
 
@@ -144,17 +154,12 @@ def indexes_deferred(tables: list[str]) -> Iterator[callable]:
     with transaction.atomic():
         records = [DeferredIndex.objects.create(table=table, name=name, sql=sql, host=host, pid=pid)
                    for table in tables for name, sql in [*secondary_indexes(table), *foreign_keys(table)]]
-        with connection.cursor() as cursor:
-            postgres = connection.vendor == "postgresql"
-            if postgres:  # no ALTER TABLE while checks are pending (inside a caller's transaction), as in `_create`
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        with connection.cursor() as cursor, _checks_run_first(cursor):
             for record in records:
-                if record.sql.startswith(_ADD_KEY):
+                if _is_key(record):
                     cursor.execute(f'ALTER TABLE "{record.table}" DROP CONSTRAINT "{record.name}"')
                 else:
                     cursor.execute(f'DROP INDEX "{record.name}"')
-            if postgres:
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
     def touch() -> None:
         DeferredIndex.objects.filter(pk__in=[record.pk for record in records]).update(touched_at=timezone.now())
