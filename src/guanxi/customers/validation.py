@@ -211,14 +211,38 @@ def _clean_notes(value, ctx, out):
     out["notes"] = (value or "").strip()
 
 
+def _remembered(cleaner, field: str, *, in_ctx: bool = False):
+    """`cleaner` for a field of few distinct values (a code or its label), remembering what each text
+    it accepted became: a registration file repeats the same few texts in every row.
+
+    What it refused is not remembered: the reason is worded in the language of the moment.
+    """
+    seen: dict[str, Any] = {}
+
+    def clean(value, ctx, out):
+        if type(value) is str and (hit := seen.get(value)) is not None:
+            out[field] = hit
+            if in_ctx:
+                ctx[field] = hit
+            return
+        cleaner(value, ctx, out)
+        if type(value) is str:
+            if len(seen) >= 4096:
+                seen.clear()
+            seen[value] = out[field]
+
+    return clean
+
+
 _RESIDENT_TYPES = frozenset({CustomerType.PERSON.value, CustomerType.FARMER.value})
 # Field cleaners in order; the ID number depends on the customer type cleaned before it.
 _CLEANERS = [
-    ("customer_type", _clean_type), ("name", _clean_name), ("id_number", _clean_id), ("phone", _clean_phone),
-    ("email", _clean_email), ("org_code", _clean_org), ("status", _clean_status), ("address", _clean_address),
-    ("industry", _clean_industry),
+    ("customer_type", _remembered(_clean_type, "customer_type", in_ctx=True)), ("name", _clean_name),
+    ("id_number", _clean_id), ("phone", _clean_phone), ("email", _clean_email), ("org_code", _clean_org),
+    ("status", _remembered(_clean_status, "status")), ("address", _clean_address),
+    ("industry", _remembered(_clean_industry, "industry")),
     *[(field, _money_cleaner(field)) for field in MONEY_FIELDS],
-    ("household_size", _clean_household), ("guarantee_type", _clean_guarantee), ("notes", _clean_notes),
+    ("household_size", _remembered(_clean_household, "household_size")), ("guarantee_type", _remembered(_clean_guarantee, "guarantee_type")), ("notes", _clean_notes),
 ]
 _REQUIRED_ON_CREATE = frozenset({"customer_type", "name", "id_number", "org_code"})
 
