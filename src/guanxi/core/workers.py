@@ -11,6 +11,7 @@ This module imports no models, so that a spawned worker can load it before Djang
 
 from __future__ import annotations
 
+import gc
 import importlib
 import multiprocessing
 import os
@@ -55,6 +56,10 @@ def _start(init: str, initargs: tuple, niceness: int, language: str | None) -> N
         if language:
             translation.activate(language)  # messages (an import's error reasons) in the caller's language
         _function(init)(*initargs)
+        # What the worker holds now (Django, the code tables: some 300,000 objects) stays for its
+        # whole life: out of the collector's sight, its full collections no longer walk them
+        # (measured: 0.37 s of collections per 100,000 validated rows became 0.05 s).
+        gc.freeze()
     except Exception as exc:
         _failed = exc
 
