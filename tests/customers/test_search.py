@@ -123,3 +123,30 @@ def test_prefixes_are_found_under_a_chinese_collation_too(people):
     target = people["王小明"]
     assert target.name in found(target.customer_no[:-1])
     assert target.name in found(target.phone[:7])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_name_search_keeps_its_rows_through_its_rebuild_without_sizes(bank):
+    """Migration 0012 rebuilds SQLite's FTS5 table without per-row sizes: the names already registered
+    are still found, and deleting a customer still removes its search row."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the name tokens live in an FTS5 table on SQLite only")
+    kept = CustomerFactory(name="欧阳锋", org_unit=bank.b1)
+    gone = CustomerFactory(name="欧阳克", org_unit=bank.b1)
+
+    def table_sql():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT sql FROM sqlite_master WHERE name = %s", [search.FTS_TABLE])
+            return cursor.fetchone()[0]
+
+    assert "columnsize=0" in table_sql()
+    call_command("migrate", "customers", "0011", verbosity=0)
+    assert "columnsize=0" not in table_sql() and found("欧阳") == {"欧阳锋", "欧阳克"}
+    call_command("migrate", "customers", verbosity=0)
+    assert "columnsize=0" in table_sql()
+    assert found("欧阳") == {"欧阳锋", "欧阳克"} and found("阳锋") == {"欧阳锋"}
+    Customer.objects.filter(pk=gone.pk).delete()  # the trigger follows the rebuilt table
+    assert search.tokens_of(gone.pk) == set() and search.tokens_of(kept.pk) == {"欧", "阳", "锋", "欧阳", "阳锋"}

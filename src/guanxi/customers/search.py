@@ -100,7 +100,7 @@ def ensure_fts(using: str = "default") -> None:
         tables = set(conn.introspection.table_names(cursor))
         if "customers_customer" not in tables:
             return
-        cursor.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(tokens, detail=none)")  # noqa: S608
+        cursor.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5(tokens, detail=none, columnsize=0)")  # noqa: S608
         delete = f"DELETE FROM {FTS_TABLE} WHERE rowid = old.id"  # noqa: S608
         cursor.execute("CREATE TRIGGER IF NOT EXISTS customers_namesearch_delete AFTER DELETE ON customers_customer "
                        f"BEGIN {delete}; END")
