@@ -246,3 +246,84 @@ def test_an_import_run_by_the_job_runner_validates_in_worker_processes_too(tmp_p
     assert results["en"][2].startswith("line 9") and "Wrong check digit" in results["en"][2]
     assert Customer.objects.count() == 29
     assert bool(staged_calls) == (connection.vendor == "sqlite")  # the bulk path: only with workers
+
+
+def _expected_creation(customer: Customer) -> dict:
+    """A creation's change set as the audit page should show it, from the customer as stored."""
+    from guanxi.core.masking import mask_id_number, mask_phone
+
+    audited = ["customer_type", "name", "id_number", "phone", "org_unit_id", "status", "address", "industry",
+               "market", "birth_date", "gender", "annual_income", "total_assets", "total_liabilities",
+               "household_size", "guarantee_type", "notes", "deposit_balance", "loan_balance", "email"]
+    shown = {}
+    for column in audited:
+        value = getattr(customer, column)
+        if value is None or value == "":
+            continue
+        if column == "id_number":
+            value = mask_id_number(value)
+        elif column == "phone":
+            value = mask_phone(value)
+        elif column == "birth_date":
+            value = value.isoformat()
+        elif column in importing.MONEY_FIELDS:
+            value = f"{value:.2f}"  # a Decimal: exact
+        shown["org_unit" if column == "org_unit_id" else column] = [None, value]
+    return shown
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_import_audit_entries_show_the_values_as_stored(tmp_path, transactional_db, bank, workers):
+    """Both paths write each new customer's values in its creation entry: masked identifiers, money to
+    the fen, also for text that JSON must escape and for the largest amount a customer may hold."""
+    header = [*HEADER_ZH, "非财务信息", "电子邮箱"]
+    rows = [[*row, "", ""] for row in CustomerFile(seed=909, org_codes=["B1"]).rows(120)]
+    address, deposit, loan, income = (HEADER_ZH.index(name) for name in ("地址", "存款余额", "贷款余额", "年收入"))
+    household, phone = HEADER_ZH.index("家庭人口"), HEADER_ZH.index("手机号码")
+    rows[0][address] = '和平路"3号"\\东\t院'
+    rows[0][-2] = '第一行\n第二行 "引号" \\ 反斜杠\x01'
+    rows[0][-1] = "Zhang.San@Example.COM"
+    rows[1][deposit] = "89,999,999,999,999.99"
+    rows[1][loan] = "0"
+    rows[1][income] = "0.07"
+    rows[2][phone] = rows[2][household] = rows[2][income] = ""
+    path = tmp_path / "audited.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    calls = []
+    original = importing._Writer.write_staged
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importing._Writer, "write_staged", lambda self, *args: calls.append(1) or original(self, *args))
+        outcome = importing.customers_import(acting_user=bank.hank, path=path, workers=workers)
+    assert outcome.created == 120 and outcome.rejected == 0
+    assert bool(calls) == (workers > 0 and connection.vendor == "sqlite")  # the staged path where there is one
+    entries = {entry.object_id: entry for entry in AuditEntry.objects.filter(action="customer.create")}
+    customers = list(Customer.objects.all())
+    assert len(entries) == len(customers) == 120
+    for customer in customers:
+        entry = entries[str(customer.pk)]
+        assert entry.changes == _expected_creation(customer), customer.id_number
+        assert entry.object_repr == f"{customer.name} ({customer.customer_no})"
+        assert entry.actor_username == "hank" and entry.actor_id == bank.hank.pk
+    first = Customer.objects.get(id_number=_normalised_id(rows[0]))
+    assert entries[str(first.pk)].changes["notes"] == [None, '第一行\n第二行 "引号" \\ 反斜杠\x01']
+    assert entries[str(first.pk)].changes["address"] == [None, '和平路"3号"\\东 院']
+    rich = entries[str(Customer.objects.get(id_number=_normalised_id(rows[1])).pk)].changes
+    assert rich["deposit_balance"] == [None, "89999999999999.99"] and rich["loan_balance"] == [None, "0.00"]
+    assert rich["annual_income"] == [None, "0.07"]
+    bare = entries[str(Customer.objects.get(id_number=_normalised_id(rows[2])).pk)].changes
+    assert "phone" not in bare and "household_size" not in bare and "annual_income" not in bare
+
+    rows[3][deposit] = "89999999999999.99"  # and an update's entry shows the amounts as exactly
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle).writerows([header, rows[3]])
+    before = Customer.objects.get(id_number=_normalised_id(rows[3])).deposit_balance
+    assert importing.customers_import(acting_user=bank.hank, path=path, workers=0).updated == 1
+    update = AuditEntry.objects.get(action="customer.update")
+    assert update.changes == {"deposit_balance": [f"{before:.2f}", "89999999999999.99"]}
+
+
+def _normalised_id(row) -> str:
+    return row[HEADER_ZH.index("证件号码")].strip().upper()

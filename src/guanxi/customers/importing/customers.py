@@ -149,6 +149,11 @@ def _comparable(value: Any) -> Any:
     return None if value is None else str(value)
 
 
+def _yuan(fen: int) -> str:
+    """An amount in fen as yuan to the fen, exactly: fen / 100 as a float is off by one near the largest."""
+    return f"{fen // 100}.{fen % 100:02d}"  # never negative (`parse_amount`)
+
+
 def _audit_changes(changed: dict[str, tuple]) -> dict[str, list]:
     """Old → new per column for the audit log: money in yuan, identifiers masked, all plain JSON."""
     out = {}
@@ -158,8 +163,8 @@ def _audit_changes(changed: dict[str, tuple]) -> dict[str, list]:
         if column in SENSITIVE_FIELDS:
             old, new = (mask_value(column, old) if old else old), (mask_value(column, new) if new else new)
         elif column in _MONEY_SET:
-            old = None if old is None else f"{old / 100:.2f}"
-            new = None if new is None else f"{new / 100:.2f}"
+            old = None if old is None else _yuan(old)
+            new = None if new is None else _yuan(new)
         elif column in ("birth_date",):
             old, new = (None if old is None else str(old)), (None if new is None else str(new))
         out["org_unit" if column == "org_unit_id" else column] = [old, new]
@@ -342,14 +347,14 @@ class _Writer:
         return set(Customer.objects.visible_to(self.acting_user)
                    .filter(pk__in=[row[0] for row in existing.values()]).values_list("pk", flat=True))
 
-    def write_staged(self, path: Path, run: ImportRun | None, line: int,
+    def write_staged(self, path: Path, staged: int, run: ImportRun | None, line: int,
                      reject: Callable[[int, list[str], str], None]) -> None:
         """Write one block of prepared rows that a worker process staged in an SQLite file (`_stage_rows`).
 
         SQLite only. New customers go from the staging file into the customer, search and audit
         tables with INSERT … SELECT, so their values never pass through this process; the known
-        ones are read back and updated as in `write`. The staged rows' identifiers are unique
-        (the worker kept the later row). `line` is the block's first line: a scoped user's rows
+        ones are read back and updated as in `write`. The `staged` rows' identifiers are unique
+        (the worker kept the later row), their rowids 1 … `staged`. `line` is the block's first line: a scoped user's rows
         for customers outside their data scope are refused (`reject`) with their line numbers.
         """
         table, stage = self.table, _STAGE_SCHEMA
@@ -363,8 +368,6 @@ class _Writer:
                     f"INSERT INTO temp.guanxi_import_new (srow) SELECT c.rowid FROM {stage}.rows c "  # noqa: S608
                     f"WHERE NOT EXISTS (SELECT 1 FROM {table} k WHERE k.id_number = c.id_number) ORDER BY c.rowid")
                 added = cursor.rowcount
-                cursor.execute(f"SELECT count(*) FROM {stage}.rows")  # noqa: S608 - rowids 1 … count
-                staged = cursor.fetchone()[0]
                 if added < staged:
                     self._write_staged_known(cursor, staged, line, reject)
                 if added:
@@ -529,7 +532,7 @@ def _creation_audit_json(db_values: list[Any]) -> str:
         if value is None or value == "":
             continue
         if shown == "money":
-            text = f'"{value / 100:.2f}"'  # digits, a point and maybe a minus: nothing to escape
+            text = f'"{value // 100}.{value % 100:02d}"'  # `_yuan`, inlined: nothing to escape
         elif shown == "mask":
             text = _json_string(mask_value(column, value))
         elif type(value) is str:
@@ -652,7 +655,8 @@ def _stage_block(start: int, end: int) -> bytes:
     rows with the same identifier and writes the rest to a staging file of its own, from which
     the parent inserts them with INSERT … SELECT. Returns, as one marshal string, the number of
     records (blank ones included), of non-blank rows, of rows merged into a later one, the
-    refused rows as (index in the range, cells, reason) and the staging file's path.
+    refused rows as (index in the range, cells, reason), the staging file's path and the number
+    of rows staged in it.
     """
     assert _WORKER_CONTEXT is not None and _WORKER_FILE is not None and _WORKER_STAGE is not None
     path, encoding = _WORKER_FILE
@@ -676,7 +680,7 @@ def _stage_block(start: int, end: int) -> bytes:
             kept[prepared[0]] = (prepared, index, marshal.dumps(raw)) if keep_cells else (prepared, None, None)
     stage = _WORKER_STAGE / f"{start}.sqlite3"
     _stage_rows(stage, kept.values())
-    return marshal.dumps((records, rows, merged, refused, str(stage)))
+    return marshal.dumps((records, rows, merged, refused, str(stage), len(kept)))
 
 
 def _stage_rows(path: Path, rows) -> None:
@@ -736,28 +740,35 @@ def _worker_init(state: bytes) -> None:
 
 
 def _staged_blocks(tabular, ctx: _RowContext, workers: int, block: int):
-    """Staged blocks of a CSV file in file order: (first line, rows, merged, refused, staging file).
+    """Staged blocks of a CSV file in file order: (first line, rows, merged, refused, staging file, rows staged).
 
     The workers validate and stage the blocks (`_stage_block`) in a scratch folder that is
     removed at the end; a bounded window of blocks is in flight, so neither memory nor the
-    scratch folder grows with the file.
+    scratch folder grows with the file. The file's last blocks are smaller (`csv_blocks`'s
+    taper): the workers finish together and the writer is left with little to do after them.
+    The window counts bytes, so that a worker done with small blocks does not wait for a free
+    place in it while another still works on a big one.
     """
     _remove_abandoned_scratch()
     with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-") as folder:
         pool = _worker_pool(workers, ctx, (tabular.path, tabular.encoding), Path(folder))
         pending: collections.deque = collections.deque()
+        in_flight = 0  # bytes
         try:
             line = 2  # the first record after the header
-            blocks = tabular.csv_blocks(block)
+            blocks = tabular.csv_blocks(block, taper=2 * workers)
             while True:
-                for part in blocks:
-                    pending.append(pool.apply_async(call, (f"{__name__}._stage_block", *part)))
-                    if len(pending) >= 2 * workers:
+                for start, end in blocks:
+                    pending.append((end - start, pool.apply_async(call, (f"{__name__}._stage_block", start, end))))
+                    in_flight += end - start
+                    if in_flight >= 2 * workers * block:
                         break
                 if not pending:
                     return
-                records, rows, merged, refused, stage = marshal.loads(pending.popleft().get())  # noqa: S302
-                yield line, rows, merged, refused, Path(stage)
+                size, result = pending.popleft()
+                in_flight -= size
+                records, rows, merged, refused, stage, staged = marshal.loads(result.get())  # noqa: S302
+                yield line, rows, merged, refused, Path(stage), staged
                 Path(stage).unlink()
                 line += records
         finally:
@@ -941,13 +952,13 @@ def customers_import(
     batch_size = batch_size or _batch_rows(tabular, workers, 20_000)
     try:
         if staged:
-            for line, rows, merged, refused, staged_file in _staged_blocks(
+            for line, rows, merged, refused, staged_file, staged_rows in _staged_blocks(
                     tabular, context, workers, max(block_rows * _BYTES_PER_ROW, 4096)):
                 outcome.rows_read += rows
                 outcome.duplicates_merged += merged
                 for index, raw, reason in refused:
                     reject(line + index, raw, reason)
-                writer.write_staged(staged_file, run, line, reject)
+                writer.write_staged(staged_file, staged_rows, run, line, reject)
                 if touch:
                     touch()
                 if progress:

@@ -107,7 +107,7 @@ class TabularFile:
         for closer in self._closers:
             closer()
 
-    def csv_blocks(self, size: int = 1 << 19) -> Iterator[tuple[int, int]]:
+    def csv_blocks(self, size: int = 1 << 19, *, taper: int = 0) -> Iterator[tuple[int, int]]:
         """(start, end) byte ranges of the CSV records after the header, each range holding whole records.
 
         For parsing a big file in several processes, each reading its own range: a record ends
@@ -115,13 +115,19 @@ class TabularFile:
         previous cut (a doubled "" inside a quoted cell keeps the count even). Neither the quote
         nor the newline byte can occur inside a multi-byte character in UTF-8 or GB18030, so the
         cut is made on the bytes. `bytes_read` follows the ranges handed out.
+
+        The last `taper` blocks' worth of the file comes in ranges a quarter of `size`: the
+        processes working on the last ranges then finish close together, and what is left to do
+        with their results after the last one finishes is small.
         """
         assert self.kind == "csv"
+        small = max(size // 4, 1 << 12)
         with self.path.open("rb") as handle:
             start = self._header_end(handle)
             buffer = b""
             while True:
-                chunk = handle.read(size)
+                want = size if self.total_bytes - start > taper * size else small
+                chunk = handle.read(want - len(buffer) if len(buffer) < want else want)  # (a record longer than want)
                 buffer += chunk
                 cut = _record_cut(buffer) if chunk else len(buffer)
                 if cut:
