@@ -13,7 +13,7 @@ from guanxi.core.models import AuditEntry
 from guanxi.customers.duplicates import customer_merge
 from guanxi.customers.importing import customers as importing
 from guanxi.customers.models import Customer, CustomerMerge
-from guanxi.customers.search import tokens_of
+from guanxi.customers.search import is_cjk, name_tokens, tokens_of
 from guanxi.customers.synthetic import HEADER_ZH, CustomerFile
 
 SKIPPED = {"id", "customer_no", "created_at", "updated_at", "merged_into_id", "merged_at"}  # keys, times
@@ -327,3 +327,21 @@ def test_import_audit_entries_show_the_values_as_stored(tmp_path, transactional_
 
 def _normalised_id(row) -> str:
     return row[HEADER_ZH.index("证件号码")].strip().upper()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_imported_names_are_found_whatever_characters_they_hold(tmp_path, transactional_db, bank, workers):
+    """An import writes each name's tokens in bulk (FTS5 text on SQLite, an array literal unnested on
+    PostgreSQL): quotes, backslashes, commas, braces and spaces stay inside the tokens."""
+    names = ['张"三', "李\\四", "王,五", "{赵}", "钱 孙", "NULL", '"', "阿依古丽·买买提", "A,B}{\\\"C"]
+    rows = [list(row) for row in CustomerFile(seed=915, org_codes=["B1"]).rows(len(names))]
+    name_at = HEADER_ZH.index("客户名称")
+    for row, name in zip(rows, names, strict=True):
+        row[name_at] = name
+    outcome = importing.customers_import(acting_user=None, path=_write(tmp_path / "names.csv", rows), workers=workers)
+    assert outcome.created == len(names) and outcome.rejected == 0
+    for name in names:
+        customer = Customer.objects.get(name=name)
+        assert tokens_of(customer.pk) == name_tokens(customer.name), name
+        if is_cjk(name[-2:]):  # (Latin letters are looked up as pinyin)
+            assert Customer.objects.search(name[-2:]).filter(pk=customer.pk).exists(), name

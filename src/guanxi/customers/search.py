@@ -123,6 +123,12 @@ def fts_text(tokens: Iterable[str]) -> str:
                      for token in tokens])
 
 
+def array_text(tokens: Iterable[str]) -> str:
+    """A customer's tokens as a PostgreSQL array literal (text[]), each element quoted: a bulk import
+    sends it in the customer's row and the database unnests it into `NameToken` rows."""
+    return "{" + ",".join(['"' + token.replace("\\", "\\\\").replace('"', '\\"') + '"' for token in tokens]) + "}"
+
+
 def fts_token(term: str) -> str:
     """The token an FTS5 term stands for (the inverse of `fts_term`)."""
     return bytes.fromhex(term).decode("utf-32-be")
