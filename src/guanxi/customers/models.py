@@ -151,7 +151,7 @@ class Customer(models.Model):
     name_initials = models.CharField(max_length=30, blank=True, db_index=True, editable=False)
     id_number = models.CharField(_("ID number"), max_length=18, unique=True)
     phone = models.CharField(_("mobile phone"), max_length=11, blank=True, db_index=True)
-    phone_last4 = models.CharField(max_length=4, blank=True, db_index=True, editable=False)
+    phone_last4 = models.CharField(max_length=4, blank=True, editable=False)  # indexed in Meta
     # Database default too: the bulk importers insert with explicit column lists.
     email = models.EmailField(_("email"), max_length=254, blank=True, default="", db_default="")
     # No single-column indexes on org_unit and market: the composite indexes in Meta lead with them.
@@ -191,9 +191,9 @@ class Customer(models.Model):
     merged_at = models.DateTimeField(_("merged at"), null=True, blank=True, editable=False)
     # Segmentation (市场细分 / 客户细分), written set-based by `segmentation.services` only.
     sub_market = models.CharField(_("sub-market"), max_length=40, blank=True, default="", db_default="",
-                                  db_index=True, editable=False)
+                                  editable=False)  # indexed in Meta
     tier = models.CharField(_("tier"), max_length=10, choices=CustomerTier.choices, default=CustomerTier.GENERAL,
-                            db_default=CustomerTier.GENERAL, db_index=True, editable=False)
+                            db_default=CustomerTier.GENERAL, editable=False)  # indexed in Meta
     # Database defaults too: the bulk importers insert with explicit column lists.
     is_deposit_customer = models.BooleanField(_("deposit customer"), default=False, db_default=False, editable=False)
     is_loan_customer = models.BooleanField(_("loan customer"), default=False, db_default=False, editable=False)
@@ -211,7 +211,12 @@ class Customer(models.Model):
                    models.Index(fields=["org_unit", "market", "tier", "status", "deposit_balance", "loan_balance",
                                         "merged_into"], name="customer_segment_cover"),
                    models.Index(fields=["merged_into"], condition=Q(merged_into__isnull=False),
-                                name="customer_merged_into_set")]
+                                name="customer_merged_into_set"),
+                   # Looked up by equality only: one B-tree each, without the pattern (LIKE) index that
+                   # db_index=True adds to a CharField on PostgreSQL.
+                   models.Index(fields=["phone_last4"], name="customer_phone_last4"),
+                   models.Index(fields=["sub_market"], name="customer_sub_market"),
+                   models.Index(fields=["tier"], name="customer_tier")]
         constraints = [
             models.CheckConstraint(condition=Q(customer_type__in=CustomerType.values), name="customer_type_valid"),
             models.CheckConstraint(condition=Q(status__in=CustomerStatus.values), name="customer_status_valid"),
