@@ -107,6 +107,10 @@ def _db_row(row: dict[str, Any]) -> list[Any]:
     return values
 _SEARCH_COLUMNS = frozenset({"name_pinyin", "name_initials", "phone_last4"})
 _CUSTOMER_INSERT_COLUMNS = ["id", "customer_no", *COLUMNS, "products", "created_at", "updated_at", "created_by_id"]
+# A new customer's line as PostgreSQL's bulk path writes it (`_Writer._copy_new`): the worker's COPY text
+# of its values and tokens (`_for_writer`) between the keys and the batch's stamp.
+_COPIED_COLUMNS = ", ".join(["id", "customer_no", *COLUMNS, "tokens", "products", "created_at", "updated_at",
+                             "created_by_id"])
 # A block of prepared rows staged by a worker (`_stage_rows`), in columns named as the customer
 # table's (so that SQL written for customers `c` reads them as they are), and what the writer needs.
 _STAGE_SCHEMA = "guanxi_stage"
@@ -344,9 +348,7 @@ class _Writer:
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE TEMP TABLE {scratch} AS SELECT {columns}, NULL::text[] AS tokens "  # noqa: S608
                            f"FROM {self.table} WITH NO DATA")
-            copied = ", ".join(["id", "customer_no", *COLUMNS, "tokens", "products", "created_at", "updated_at",
-                                "created_by_id"])
-            with cursor.copy(f"COPY {scratch} ({copied}) FROM STDIN") as copy:
+            with cursor.copy(f"COPY {scratch} ({_COPIED_COLUMNS}) FROM STDIN") as copy:
                 copy.write("".join(customer_lines))
             cursor.execute(
                 f"INSERT INTO {self.table} ({', '.join([*_CUSTOMER_INSERT_COLUMNS, *derived])}) "  # noqa: S608
@@ -371,8 +373,9 @@ class _Writer:
         SQLite only. New customers go from the staging file into the customer, search and audit
         tables with INSERT … SELECT, so their values never pass through this process; the known
         ones are read back and updated as in `write`. The `staged` rows' identifiers are unique
-        (the worker kept the later row), their rowids 1 … `staged`. `line` is the block's first line: a scoped user's rows
-        for customers outside their data scope are refused (`reject`) with their line numbers.
+        (the worker kept the later row), their rowids 1 … `staged`. `line` is the block's first
+        line: a scoped user's rows for customers outside their data scope are refused (`reject`)
+        with their line numbers.
         """
         table, stage = self.table, _STAGE_SCHEMA
         with connection.cursor() as cursor:
