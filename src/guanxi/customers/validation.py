@@ -245,6 +245,10 @@ _CLEANERS = [
     ("household_size", _remembered(_clean_household, "household_size")), ("guarantee_type", _remembered(_clean_guarantee, "guarantee_type")), ("notes", _clean_notes),
 ]
 _REQUIRED_ON_CREATE = frozenset({"customer_type", "name", "id_number", "org_code"})
+# Each field's cleaner, `cleaner(value, ctx, out)`: the registration import cleans a block of rows
+# a column at a time with them (`importing.customers._prepare_rows`), leaving to
+# clean_customer_input every row with a value they refuse.
+CLEANERS = dict(_CLEANERS)
 
 
 def clean_customer_input(

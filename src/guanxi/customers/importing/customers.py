@@ -21,10 +21,12 @@ import contextlib
 import csv
 import functools
 import io
+import itertools
 import json
 import marshal
 import os
 import pickle
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -51,10 +53,10 @@ from guanxi.customers.importing.common import ImportOutcome, map_columns, reject
 from guanxi.customers.importing.readers import open_tabular
 from guanxi.customers.importing.report import ErrorReport, default_report_path
 from guanxi.customers.models import MARKET_BY_TYPE, Customer, ImportRun, NameToken
-from guanxi.customers.search import FTS_TABLE, array_text, fts_text, name_tokens, uses_fts, write_tokens
+from guanxi.customers.search import FTS_TABLE, array_text, fts_text, name_pinyin, name_tokens, uses_fts, write_tokens
 from guanxi.customers.services import CUSTOMER_NUMBER_FORMAT
 from guanxi.customers.signals import customer_insert_columns, customers_bulk_registered
-from guanxi.customers.validation import MONEY_FIELDS, clean_customer_input
+from guanxi.customers.validation import CLEANERS, MONEY_FIELDS, clean_customer_input
 
 # Header names accepted for each field: DESIGN.md's Chinese header and the API name.
 HEADERS: dict[str, str] = {
@@ -624,6 +626,167 @@ def _prepare_row(raw: list[str], ctx: _RowContext) -> tuple | str:
             _creation_audit_json(db_values), name_tokens(values["name"]))
 
 
+_REFUSED = object()  # a cell the column path leaves to `_prepare_row` (with the rest of its row)
+_MISSING = object()
+# Fields whose cells seldom repeat: cleaned cell by cell, without remembering them for the block.
+_UNIQUE_FIELDS = frozenset({"id_number", "phone", "address", "email", "notes"})
+_PLAIN_AMOUNT = re.compile(r"\d{1,13}(?:\.\d{1,2})?")  # yuan as parse_amount takes them as they are
+
+
+def _plain_fen(text: str) -> int:
+    """Fen of a plain amount (`_PLAIN_AMOUNT`): what int(Decimal(text).quantize(0.01) * 100) gives."""
+    whole, _point, decimals = text.partition(".")
+    return int(whole) * 100 + (int(decimals) * (10 if len(decimals) == 1 else 1) if decimals else 0)
+
+
+def _clean_column(field: str, cells: list[str], units: dict[str, OrgUnit],
+                  allowed_units: set[str] | None) -> tuple[list[Any], list[bool]]:
+    """A field's cells of a block, cleaned by the field's own cleaner (`validation.CLEANERS`): the value
+    each takes in its column (as `_db_row` gives it; DEFAULTS for a blank one) or _REFUSED, and
+    whether the row gives it (a blank cell of an optional field is not given). Cells that repeat
+    are cleaned once per block. A cell starting with an apostrophe (`_unneutralise`) is left to
+    the row path, as are all refused cells: `_prepare_row` words the reason.
+    """
+    cleaner = CLEANERS[field]
+    required = field in _REQUIRED_SET
+    column = "org_unit_id" if field == "org_code" else field
+    default = DEFAULTS.get(column)
+    key = "org_unit" if field == "org_code" else field
+    money = field in _MONEY_SET
+    memo: dict[str, tuple[Any, bool]] | None = None if field in _UNIQUE_FIELDS else {}
+    ctx: dict[str, Any] = {"customer_type": None, "org_units": units}
+    out: dict[str, Any] = {}
+    values, given = [], []
+    for cell in cells:
+        if memo is not None and (hit := memo.get(cell, _MISSING)) is not _MISSING:
+            values.append(hit[0])
+            given.append(hit[1])
+            continue
+        flag = True
+        if not cell or cell.isspace():
+            value, flag = (_REFUSED if required else default), required
+        elif cell[0] == "'":
+            value = _REFUSED
+        elif money and _PLAIN_AMOUNT.fullmatch(cell):
+            value = _plain_fen(cell)
+        else:
+            try:
+                cleaner(cell, ctx, out)
+            except ValidationError:
+                value = _REFUSED
+            else:
+                value = out[key]
+                if money:
+                    value = None if value is None else int(value * 100)
+                elif field == "org_code":
+                    value = value.pk if allowed_units is None or value.code in allowed_units else _REFUSED
+        if memo is not None:
+            memo[cell] = (value, flag)
+        values.append(value)
+        given.append(flag)
+    return values, given
+
+
+def _clean_ids(cells: list[str], types: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """Identifier cells with their rows' customer types: (identifiers, birth dates as ISO text, genders)."""
+    ids, births, genders = [], [], []
+    clean_id = CLEANERS["id_number"]
+    ctx: dict[str, Any] = {"customer_type": None}
+    out: dict[str, Any] = {}
+    for cell, customer_type in zip(cells, types, strict=True):
+        if customer_type is _REFUSED or not cell or cell.isspace() or cell[0] == "'":
+            ids.append(_REFUSED)
+            births.append(None)
+            genders.append("")
+            continue
+        ctx["customer_type"] = customer_type
+        try:
+            clean_id(cell, ctx, out)
+        except ValidationError:
+            ids.append(_REFUSED)
+            births.append(None)
+            genders.append("")
+            continue
+        ids.append(out["id_number"])
+        births.append(None if out["birth_date"] is None else out["birth_date"].isoformat())
+        genders.append(out["gender"])
+    return ids, births, genders
+
+
+def _prepare_rows(raws: list[list[str]], ctx: _RowContext) -> list[tuple | str]:
+    """`[_prepare_row(raw, ctx) for raw in raws]`, cleaned a column at a time.
+
+    Each field's cells go through the field's own cleaner (`_clean_column`), without building a
+    dict per row and calling clean_customer_input, and codes, names and amounts that repeat
+    are cleaned once. A row with any cell the column path refuses or does not take as it is goes
+    through `_prepare_row` whole, so a refused row's reason is worded as ever.
+    """
+    count = len(raws)
+    if not count:
+        return []
+    width = 1 + max(index for index, _name in ctx.mapping)
+    if any(len(raw) < width for raw in raws):
+        raws_padded = [raw if len(raw) >= width else [*raw, *([""] * (width - len(raw)))] for raw in raws]
+    else:
+        raws_padded = raws
+    cells_by_index = list(zip(*raws_padded, strict=False))
+    cells = {name: list(cells_by_index[index]) for index, name in ctx.mapping}
+    columns: dict[str, Any] = {}
+    given_flags: list[list[bool]] = []
+    given_names: list[str] = []
+    for name, field_cells in cells.items():
+        if name == "id_number":
+            continue
+        values, given = _clean_column(name, field_cells, ctx.units, ctx.allowed_units)
+        columns["org_unit_id" if name == "org_code" else name] = values
+        given_flags.append(given)
+        given_names.append(name)
+    types = columns["customer_type"]
+    columns["id_number"], columns["birth_date"], columns["gender"] = _clean_ids(cells["id_number"], types)
+    given_flags.append([True] * count)
+    given_names.append("id_number")
+    columns["market"] = [_MARKET_OF.get(customer_type) for customer_type in types]  # (_REFUSED: None)
+    names = columns["name"]
+    pinyin_of: dict[tuple[str, bool], tuple[str, str]] = {}
+    readings = []
+    for name, customer_type in zip(names, types, strict=True):
+        if name is _REFUSED:
+            readings.append(("", ""))
+            continue
+        person = customer_type != "company"
+        reading = pinyin_of.get((name, person))
+        if reading is None:
+            reading = pinyin_of[(name, person)] = name_pinyin(name, is_person=person)
+        readings.append(reading)
+    columns["name_pinyin"] = [reading[0] for reading in readings]
+    columns["name_initials"] = [reading[1] for reading in readings]
+    if "phone" in columns:
+        columns["phone_last4"] = [phone[-4:] if type(phone) is str else "" for phone in columns["phone"]]
+    refused: set[int] = set()
+    for values in columns.values():
+        if _REFUSED in values:
+            refused.update(index for index, value in enumerate(values) if value is _REFUSED)
+    ordered = [columns[column] if column in columns else itertools.repeat(_COLUMN_DEFAULTS[_INDEX[column]], count)
+               for column in COLUMNS]
+    sets: dict[tuple[bool, ...], frozenset[str]] = {}
+    tokens_of: dict[str, set[str]] = {}
+    prepared: list[tuple | str] = []
+    for index, (values, flags) in enumerate(zip(zip(*ordered, strict=True), zip(*given_flags, strict=True), strict=True)):
+        if index in refused:
+            prepared.append(_prepare_row(raws[index], ctx))
+            continue
+        columns_set = sets.get(flags)
+        if columns_set is None:
+            columns_set = sets[flags] = _columns_set(tuple(n for n, flag in zip(given_names, flags, strict=True) if flag))
+        name = values[1]
+        tokens = tokens_of.get(name)
+        if tokens is None:
+            tokens = tokens_of[name] = name_tokens(name)
+        db_values = list(values)
+        prepared.append((values[2], name, columns_set, db_values, _creation_audit_json(db_values), tokens))
+    return prepared
+
+
 _WORKER_CONTEXT: _RowContext | None = None
 _WORKER_FILE: tuple[Path, str] | None = None  # (path, encoding) of the CSV file the workers read
 _WORKER_STAGE: Path | None = None  # the folder where workers stage their blocks (`_stage_block`)
@@ -663,7 +826,8 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 def _prepare_chunk(chunk: list[tuple[int, list[str]]]) -> bytes:
     """A worker's share of an XLSX file: the prepared rows of a chunk, in order, as one marshal string."""
     assert _WORKER_CONTEXT is not None
-    return marshal.dumps([_for_writer(_prepare_row(raw, _WORKER_CONTEXT)) for _line, raw in chunk])
+    return marshal.dumps([_for_writer(prepared)
+                          for prepared in _prepare_rows([raw for _line, raw in chunk], _WORKER_CONTEXT)])
 
 
 def _prepare_block(start: int, end: int) -> bytes:
@@ -680,14 +844,26 @@ def _prepare_block(start: int, end: int) -> bytes:
     with path.open("rb") as handle:
         handle.seek(start)
         text = handle.read(end - start).decode("utf-8" if encoding == "utf-8-sig" else encoding)
-    records = 0
+    records, indexes, raws = _records(text)
+    keep_cells = _WORKER_CONTEXT.keep_cells
     out = []
+    for index, raw, prepared in zip(indexes, raws, _prepare_rows(raws, _WORKER_CONTEXT), strict=True):
+        prepared = _for_writer(prepared)
+        out.append((index, raw if keep_cells or type(prepared) is str else None, prepared))
+    return marshal.dumps((records, out))
+
+
+def _records(text: str) -> tuple[int, list[int], list[list[str]]]:
+    """The CSV records of a block of text: how many (blank ones included, for the line numbers), and the
+    non-blank ones with their indexes in the block."""
+    records = 0
+    indexes, raws = [], []
     for index, raw in enumerate(csv.reader(io.StringIO(text, newline=""))):
         records += 1
         if any(cell.strip() for cell in raw):
-            prepared = _for_writer(_prepare_row(raw, _WORKER_CONTEXT))
-            out.append((index, raw if _WORKER_CONTEXT.keep_cells or type(prepared) is str else None, prepared))
-    return marshal.dumps((records, out))
+            indexes.append(index)
+            raws.append(raw)
+    return records, indexes, raws
 
 
 def _stage_block(start: int, end: int) -> bytes:
@@ -705,21 +881,20 @@ def _stage_block(start: int, end: int) -> bytes:
     with path.open("rb") as handle:
         handle.seek(start)
         text = handle.read(end - start).decode("utf-8" if encoding == "utf-8-sig" else encoding)
-    records = rows = merged = 0
+    merged = 0
     refused, kept = [], {}
     keep_cells = _WORKER_CONTEXT.keep_cells
-    for index, raw in enumerate(csv.reader(io.StringIO(text, newline=""))):
-        records += 1
-        if any(cell.strip() for cell in raw):
-            rows += 1
-            prepared = _for_writer(_prepare_row(raw, _WORKER_CONTEXT))
-            if type(prepared) is str:
-                refused.append((index, raw, prepared))
-                continue
-            if prepared[0] in kept:
-                merged += 1
-                del kept[prepared[0]]  # the later row wins, and takes its place in the order
-            kept[prepared[0]] = (prepared, index, marshal.dumps(raw)) if keep_cells else (prepared, None, None)
+    records, indexes, raws = _records(text)
+    rows = len(raws)
+    for index, raw, prepared in zip(indexes, raws, _prepare_rows(raws, _WORKER_CONTEXT), strict=True):
+        prepared = _for_writer(prepared)
+        if type(prepared) is str:
+            refused.append((index, raw, prepared))
+            continue
+        if prepared[0] in kept:
+            merged += 1
+            del kept[prepared[0]]  # the later row wins, and takes its place in the order
+        kept[prepared[0]] = (prepared, index, marshal.dumps(raw)) if keep_cells else (prepared, None, None)
     stage = _WORKER_STAGE / f"{start}.sqlite3"
     _stage_rows(stage, kept.values())
     return marshal.dumps((records, rows, merged, refused, str(stage), len(kept)))
@@ -848,8 +1023,9 @@ def _prepared_rows(tabular, ctx: _RowContext, workers: int):
     by the parent and its rows are sent to the workers in chunks.
     """
     if workers <= 0:
-        for line, raw in tabular.rows():
-            yield line, raw, _for_writer(_prepare_row(raw, ctx))
+        for chunk in _chunks(tabular.rows(), _CHUNK):
+            for (line, raw), prepared in zip(chunk, _prepare_rows([raw for _line, raw in chunk], ctx), strict=True):
+                yield line, raw, _for_writer(prepared)
         return
     pool = _worker_pool(workers, ctx, (tabular.path, tabular.encoding) if tabular.kind == "csv" else None)
     pending: collections.deque = collections.deque()
