@@ -142,3 +142,65 @@ def test_postgresql_has_fresh_statistics_after_the_load(bank, db):
                        [TABLE])
         row = cursor.fetchone()
     assert row is not None and "统计村" in row[0]  # the planner knows what the load brought
+
+
+def _primary_key(table: str) -> list[str]:
+    with connection.cursor() as cursor:
+        return [name for name, spec in connection.introspection.get_constraints(cursor, table).items()
+                if spec["primary_key"]]
+
+
+def test_a_derived_tables_primary_key_goes_too_and_comes_back_without_the_duplicates_of_the_meantime(bank, db):
+    """The name tokens are computed from the names: their key need not slow a load, and a copy of a token adds nothing."""
+    from tests.factories import CustomerFactory
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite cannot drop a primary key (and keeps the tokens in FTS5)")
+    tokens = "customers_nametoken"
+    key = _primary_key(tokens)
+    customer = CustomerFactory(org_unit=bank.b1, name="王小明")
+    with indexes_deferred([TABLE, tokens], derived=(tokens,)):
+        assert _primary_key(tokens) == [] and _primary_key(TABLE)  # the customers' own key stays
+        with connection.cursor() as cursor:
+            cursor.execute(f'INSERT INTO "{tokens}" (token, customer_id) VALUES (%s, %s)', ["小明", customer.pk])
+    assert _primary_key(tokens) == key
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT token, count(*) FROM "{tokens}" WHERE customer_id = %s GROUP BY token', [customer.pk])
+        counts = dict(cursor.fetchall())
+    assert counts["小明"] == 1 and set(counts.values()) == {1}
+    assert set(counts) >= {"王", "小", "明", "王小"}  # its other tokens are all still there
+    assert not DeferredIndex.objects.exists()
+
+
+def test_after_a_load_outside_a_transaction_each_table_is_built_again_even_when_another_fails(transactional_db, bank,
+                                                                                                   monkeypatch):
+    """PostgreSQL builds each table's indexes in a session of its own, at once; one table's failure costs no other's."""
+    from django.db import IntegrityError
+
+    from guanxi.core import bulkload
+    from tests.factories import CustomerFactory
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer: its indexes are built one after the other")
+    tokens, audit = "customers_nametoken", "core_auditentry"
+    before = {table: (_all_indexes() if table == TABLE else None, _keys(table)) for table in (TABLE, tokens, audit)}
+    audit_indexes = {name for name, _sql in secondary_indexes(audit)}
+    sessions = []
+    original = bulkload._build_table_again
+    monkeypatch.setattr(bulkload, "_build_table_again",
+                        lambda records, table: sessions.append(table) or original(records, table))
+    customer = CustomerFactory(org_unit=bank.b1)
+    with pytest.raises(IntegrityError), indexes_deferred([TABLE, tokens, audit], derived=(tokens,)):
+        with connection.cursor() as cursor:  # a token of no customer: the tokens' foreign key cannot come back
+            cursor.execute(f'INSERT INTO "{tokens}" (token, customer_id) VALUES (%s, %s)', ["孤", customer.pk + 1000])
+    assert sorted(sessions) == sorted([TABLE, tokens, audit])
+    assert _all_indexes() == before[TABLE][0] and _keys() == before[TABLE][1]
+    assert {name for name, _sql in secondary_indexes(audit)} == audit_indexes and _keys(audit) == before[audit][1]
+    assert set(DeferredIndex.objects.values_list("table", flat=True)) == {tokens}  # left for indexes_restore
+    with connection.cursor() as cursor:
+        cursor.execute(f'DELETE FROM "{tokens}" WHERE customer_id = %s', [customer.pk + 1000])
+    DeferredIndex.objects.update(pid=subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                                                    capture_output=True, text=True, check=True).stdout)
+    indexes_restore()
+    assert _keys(tokens) == before[tokens][1] and _primary_key(tokens)
+    assert not DeferredIndex.objects.exists()

@@ -345,3 +345,25 @@ def test_imported_names_are_found_whatever_characters_they_hold(tmp_path, transa
         assert tokens_of(customer.pk) == name_tokens(customer.name), name
         if is_cjk(name[-2:]):  # (Latin letters are looked up as pinyin)
             assert Customer.objects.search(name[-2:]).filter(pk=customer.pk).exists(), name
+
+
+def test_a_first_load_defers_the_audit_logs_indexes_too_but_not_once_the_log_is_bigger(tmp_path, transactional_db,
+                                                                                       bank):
+    """Every customer created writes an audit entry: on a bank's first load the log is rebuilt after, like the customers."""
+    from guanxi.core.bulkload import secondary_indexes
+
+    audit = AuditEntry._meta.db_table
+    indexes = len(secondary_indexes(audit))
+    rows = [list(row) for row in CustomerFile(seed=813, org_codes=["B1"]).rows(300)]
+    path = _write(tmp_path / "first.csv", rows)
+    assert AuditEntry.objects.count() < path.stat().st_size // 120  # the file brings more entries than the log has
+    seen = []
+    outcome = importing.customers_import(acting_user=None, path=path, workers=2, batch_size=100, defer_indexes=True,
+                                         stage=lambda text: seen.append(len(secondary_indexes(audit))))
+    assert (outcome.created, outcome.rejected) == (300, 0)
+    assert seen == [0] and len(secondary_indexes(audit)) == indexes >= 4  # dropped for the load, back after
+    assert AuditEntry.objects.filter(action="customer.create").count() == 300
+    again = _write(tmp_path / "again.csv", rows[:200])  # fewer rows than the log now holds
+    importing.customers_import(acting_user=None, path=again, workers=2, batch_size=100, defer_indexes=True,
+                               stage=lambda text: seen.append(len(secondary_indexes(audit))))
+    assert seen == [0, indexes]  # the log kept its indexes this time

@@ -45,7 +45,7 @@ from django.utils.translation import gettext as _
 from guanxi.core.audit import _client_ip
 from guanxi.core.bulkload import indexes_deferred, indexes_restore, process_running, reserve_ids
 from guanxi.core.masking import SENSITIVE_FIELDS, mask_value
-from guanxi.core.models import OrgUnit, User
+from guanxi.core.models import AuditEntry, OrgUnit, User
 from guanxi.core.services import sequence_take
 from guanxi.core.validators import county_exists, normalize_text
 from guanxi.core.workers import call, process_pool
@@ -1090,6 +1090,18 @@ def _worth_deferring(tabular) -> bool:
         return rows >= cursor.fetchone()[0]
 
 
+def _deferred_tables(tabular) -> list[str]:
+    """The tables whose indexes a load that defers them drops (`core.bulkload`): the customers, their name
+    tokens (PostgreSQL), and the audit log when the file brings at least as many entries as it holds
+    (a bank's first load; the span of its keys stands for its size, read without a count: the log only grows)."""
+    tables = [Customer._meta.db_table] + ([] if uses_fts() else [NameToken._meta.db_table])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT coalesce(max(id) - min(id) + 1, 0) FROM {AuditEntry._meta.db_table}")  # noqa: S608
+        if tabular.total_bytes // _BYTES_PER_ROW >= cursor.fetchone()[0]:
+            tables.append(AuditEntry._meta.db_table)
+    return tables
+
+
 def customers_import(
     *,
     acting_user: User | None,
@@ -1114,8 +1126,8 @@ def customers_import(
     `workers` validates rows in that many extra processes (default: one per CPU for files over
     a few megabytes, also when run by the job runner behind the upload page, `core.workers`);
     rows keep their order, so the later row still wins.
-    `defer_indexes` drops the customer table's secondary indexes for the import and builds them
-    again at its end (`core.bulkload`); by default, when the file holds at least
+    `defer_indexes` drops the customer table's secondary indexes (and those of the tables in
+    `_deferred_tables`) for the import and builds them again at its end (`core.bulkload`); by default, when the file holds at least
     IMPORT_DEFER_INDEXES_MIN_ROWS rows and at least as many as the table. `stage(text)` is told
     when that rebuild starts (every row is in by then; it takes seconds at a million rows), as
     is the run's page (its message).
@@ -1159,8 +1171,7 @@ def customers_import(
     stack = contextlib.ExitStack()
     touch = None
     if not dry_run and (defer_indexes if defer_indexes is not None else _worth_deferring(tabular)):
-        tables = [Customer._meta.db_table] + ([] if uses_fts() else [NameToken._meta.db_table])
-        touch = stack.enter_context(indexes_deferred(tables))
+        touch = stack.enter_context(indexes_deferred(_deferred_tables(tabular), derived=(NameToken._meta.db_table,)))
     workers = _worker_count(tabular, workers)
     # SQLite's bulk path: workers stage their blocks, the writer inserts them with INSERT … SELECT.
     # (SQLite attaches a staging file only outside a transaction: not when the caller holds one open.)
