@@ -150,3 +150,18 @@ def test_the_name_search_keeps_its_rows_through_its_rebuild_without_sizes(bank):
     assert found("欧阳") == {"欧阳锋", "欧阳克"} and found("阳锋") == {"欧阳锋"}
     Customer.objects.filter(pk=gone.pk).delete()  # the trigger follows the rebuilt table
     assert search.tokens_of(gone.pk) == set() and search.tokens_of(kept.pk) == {"欧", "阳", "锋", "欧阳", "阳锋"}
+
+
+@pytest.mark.parametrize("name", ["王小明", 'O"Brien 李', "A\\B,{c} d", "", "张"])
+def test_the_name_tokens_reach_postgresql_as_they_are_whatever_the_name_holds(db, name):
+    """A bulk import sends each customer's tokens as one array literal: quotes, backslashes, commas and braces survive."""
+    from django.db import connection
+
+    from guanxi.customers.search import array_text, name_tokens
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite keeps the tokens in FTS5")
+    tokens = name_tokens(name)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text[]", [array_text(tokens)])
+        assert set(cursor.fetchone()[0]) == tokens

@@ -565,6 +565,44 @@ def _creation_audit_json(db_values: list[Any]) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+def _creation_audit_fragment(value: Any, column: str, before: str, shown: str) -> str:
+    """One column's part of `_creation_audit_json`, with the comma after it ("" for no value)."""
+    if value is None or value == "" or value is _REFUSED:
+        return ""
+    if shown == "money":
+        return f'{before}"{value // 100}.{value % 100:02d}"],'
+    if shown == "mask":
+        return f"{before}{_json_string(mask_value(column, value))}],"
+    if type(value) is str:
+        return f"{before}{_json_string(value)}],"
+    return f"{before}{_json_value(value)}],"
+
+
+def _creation_audit_texts(ordered: list, count: int) -> list[str]:
+    """`_creation_audit_json` of each of `count` rows given a column at a time (`ordered`, in COLUMNS order:
+    lists, or itertools.repeat of a column's default); a value that repeats in a column is written once."""
+    parts = []
+    for index, column, before, shown in _CREATION_AUDIT:
+        values = ordered[index]
+        if type(values) is itertools.repeat:  # the column was not in the file: one default for every row
+            fragment = _creation_audit_fragment(_COLUMN_DEFAULTS[index], column, before, shown)
+            if fragment:
+                parts.append(itertools.repeat(fragment, count))
+            continue
+        if column in _UNIQUE_FIELDS:
+            parts.append([_creation_audit_fragment(value, column, before, shown) for value in values])
+            continue
+        memo: dict[Any, str] = {}
+        fragments = []
+        for value in values:
+            fragment = memo.get(value)
+            if fragment is None:
+                fragment = memo[value] = _creation_audit_fragment(value, column, before, shown)
+            fragments.append(fragment)
+        parts.append(fragments)
+    return ["{" + "".join(row)[:-1] + "}" for row in zip(*parts, strict=True)]
+
+
 @functools.lru_cache(maxsize=1024)
 def _given_text(given: frozenset[str]) -> str:
     """The columns a staged row sets, as the staging table keeps them (`_given_columns` reads them back)."""
@@ -771,6 +809,7 @@ def _prepare_rows(raws: list[list[str]], ctx: _RowContext) -> list[tuple | str]:
     sets: dict[tuple[bool, ...], frozenset[str]] = {}
     tokens_of: dict[str, set[str]] = {}
     prepared: list[tuple | str] = []
+    audit_texts = _creation_audit_texts(ordered, count)
     for index, (values, flags) in enumerate(zip(zip(*ordered, strict=True), zip(*given_flags, strict=True), strict=True)):
         if index in refused:
             prepared.append(_prepare_row(raws[index], ctx))
@@ -783,7 +822,7 @@ def _prepare_rows(raws: list[list[str]], ctx: _RowContext) -> list[tuple | str]:
         if tokens is None:
             tokens = tokens_of[name] = name_tokens(name)
         db_values = list(values)
-        prepared.append((values[2], name, columns_set, db_values, _creation_audit_json(db_values), tokens))
+        prepared.append((values[2], name, columns_set, db_values, audit_texts[index], tokens))
     return prepared
 
 
