@@ -319,3 +319,41 @@ def test_the_import_says_when_every_row_is_in_and_the_indexes_are_being_rebuilt(
     assert len(secondary_indexes(Customer._meta.db_table)) > 5
     customers_import(acting_user=None, path=path, defer_indexes=False, stage=stage)
     assert len(seen) == 1  # nothing to rebuild, nothing said
+
+
+def test_the_garbage_collector_is_back_on_after_an_import_even_a_failed_one(tmp_path, bank, monkeypatch):
+    """An import pauses Python's cycle collector while rows stream through; a server process must get it back."""
+    import gc
+
+    from guanxi.customers.importing import customers as importing
+
+    synth = Synth(seed=4343)
+    rows = [["个人", synth.person_name(), synth.resident_id(), synth.mobile(), "B1", "", "", "", "", "", "", "", "",
+             "", ""] for _ in range(30)]
+    path = write_csv(tmp_path / "f.csv", rows)
+    paused = []
+    original = importing._Writer.write
+
+    def write(self, *args):
+        paused.append(not gc.isenabled())
+        return original(self, *args)
+
+    monkeypatch.setattr(importing._Writer, "write", write)
+    assert gc.isenabled()
+    assert importing.customers_import(acting_user=None, path=path, batch_size=10).created == 30
+    assert paused == [True, True, True] and gc.isenabled()
+
+    def fail(self, *args):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(importing._Writer, "write", fail)
+    with pytest.raises(RuntimeError):
+        importing.customers_import(acting_user=None, path=path, batch_size=10)
+    assert gc.isenabled()
+    gc.disable()
+    try:  # turned off by someone else: left off
+        monkeypatch.setattr(importing._Writer, "write", original)
+        importing.customers_import(acting_user=None, path=path, batch_size=10)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

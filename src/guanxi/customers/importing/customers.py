@@ -20,6 +20,7 @@ import collections
 import contextlib
 import csv
 import functools
+import gc
 import io
 import itertools
 import json
@@ -1141,6 +1142,26 @@ def _deferred_tables(tabular) -> list[str]:
     return tables
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off while the rows stream through this process, on again after.
+
+    Each block of results from the workers is tens of thousands of new tuples and lists, and
+    the collector walked them, and the process's whole heap, again and again (a 100,000-row
+    import: a fifth of this process's time). The rows hold no cycles: reference counting frees
+    them; the few cycles made meanwhile are collected when it is back on. It stays off if
+    something else turned it off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def customers_import(
     *,
     acting_user: User | None,
@@ -1219,6 +1240,7 @@ def customers_import(
     block_rows = batch_size or _batch_rows(tabular, workers, 50_000)  # per staged block
     batch_size = batch_size or _batch_rows(tabular, workers, 20_000)
     try:
+        stack.enter_context(_collector_paused())
         if staged:
             for line, rows, merged, refused, staged_file, staged_rows in _staged_blocks(
                     tabular, context, workers, max(block_rows * _BYTES_PER_ROW, 4096)):
