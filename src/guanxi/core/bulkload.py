@@ -63,23 +63,22 @@ def secondary_indexes(table: str) -> list[tuple[str, str]]:
 def foreign_keys(table: str) -> list[tuple[str, str]]:
     """(name, ALTER TABLE … ADD CONSTRAINT statement) of a table's foreign keys (PostgreSQL; none on SQLite,
     where a key cannot be dropped without rebuilding the table)."""
-    if connection.vendor != "postgresql":
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                       "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname", [table])
-        return [(name, f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
-                for name, definition in cursor.fetchall()]
+    return _constraints(table, "f")
 
 
 def primary_key(table: str) -> list[tuple[str, str]]:
     """(name, ALTER TABLE … ADD CONSTRAINT statement) of a table's primary key (PostgreSQL; SQLite cannot
     drop one)."""
+    return _constraints(table, "p")
+
+
+def _constraints(table: str, kind: str) -> list[tuple[str, str]]:
+    """A table's constraints of one kind (pg_constraint.contype), as (name, statement that adds it back)."""
     if connection.vendor != "postgresql":
         return []
     with connection.cursor() as cursor:
         cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                       "WHERE conrelid = %s::regclass AND contype = 'p'", [table])
+                       "WHERE conrelid = %s::regclass AND contype = %s ORDER BY conname", [table, kind])
         return [(name, f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
                 for name, definition in cursor.fetchall()]
 
