@@ -86,3 +86,23 @@ def test_a_plain_amount_becomes_the_same_fen_as_through_decimal():
         assert importing._plain_fen(text) == int(Decimal(text).quantize(Decimal("0.01")) * 100)
     for text in ["12.", ".5", "1,000", "12.345", "12345678901234", "-1", "1e3", " 1"]:
         assert not importing._PLAIN_AMOUNT.fullmatch(text)
+
+
+def test_an_updates_audit_text_is_what_encoding_its_change_set_gives(context):
+    """The audit entry of an updated customer is written directly: the same text json gives, masks and yuan included."""
+    import datetime
+
+    taken = [p for p in importing._prepare_rows(rows(seed=9, count=600), context) if not isinstance(p, str)]
+    rng = random.Random(9)
+    text = ['他说"好"', "back\\slash", "换行\n制表\t", "", "☃ 𝄞", None]
+    odd = {"name": text, "address": text, "phone": text, "id_number": text, "birth_date": [None, datetime.date(1990, 2, 3)],
+           "deposit_balance": [None, 0, 5, 123456789012345]}
+    checked = 0
+    for old, new in zip(taken, taken[1:], strict=False):
+        changed = {column: (old[3][index], new[3][index]) for index, column in enumerate(importing.COLUMNS)
+                   if old[3][index] != new[3][index] or rng.random() < 0.1}
+        for column in rng.sample(sorted(odd), 2):
+            changed[column] = (changed.get(column, (None, None))[0], rng.choice(odd[column]))
+        assert importing._audit_changes_json(changed) == importing._JSON_TEXT(importing._audit_changes(changed))
+        checked += 1
+    assert checked > 100

@@ -178,6 +178,32 @@ def _audit_changes(changed: dict[str, tuple]) -> dict[str, list]:
     return out
 
 
+def _audit_changes_json(changed: dict[str, tuple]) -> str:
+    """``_JSON_TEXT(_audit_changes(changed))``, written directly (the same text): an update of a million
+    customers writes a million of these, and building the change set and encoding it took twice as long."""
+    parts = []
+    for column, (old, new) in changed.items():
+        head = _AUDIT_KEYS.get(column)
+        if head is None and column not in _SEARCH_COLUMNS:  # (not one of COLUMNS: as _audit_changes does)
+            head = json.dumps("org_unit" if column == "org_unit_id" else column, ensure_ascii=False) + ":["
+        if head is not None:
+            parts.append(f"{head}{_audit_json(column, old)},{_audit_json(column, new)}]")
+    return "{" + ",".join(parts) + "}"
+
+
+def _audit_json(column: str, value: Any) -> str:
+    """One old or new value of `_audit_changes_json` as JSON text."""
+    if value is None:
+        return "null"
+    if column in SENSITIVE_FIELDS:
+        return _json_string(mask_value(column, value)) if value else _json_value(value)
+    if column in _MONEY_SET:
+        return f'"{_yuan(value)}"'
+    if column == "birth_date":
+        return _json_string(str(value))
+    return _json_value(value)
+
+
 def _outside_scope(id_number: str) -> str:
     """Why a scoped user's row for a customer they may not update is refused."""
     return (_("证件号码 %(value)s: this customer is already registered outside your data scope; ask its branch "
@@ -283,7 +309,7 @@ class _Writer:
             updates_by_columns.setdefault(key, []).append((old[0], changed))
             audit_values.append([now_db, actor_id, actor_name, "customer.update", "customers.customer", str(old[0]),
                                  f"{name or old[3]} ({old[1]})"[:200],
-                                 _JSON_TEXT(_audit_changes(changed)), ip])
+                                 _audit_changes_json(changed), ip])
         with connection.cursor() as cursor:
             renamed = []
             for columns, rows in updates_by_columns.items():
@@ -533,6 +559,11 @@ _CREATION_AUDIT = [
      "mask" if column in SENSITIVE_FIELDS else "money" if column in _MONEY_SET else "plain")
     for index, column in enumerate(COLUMNS) if column not in _SEARCH_COLUMNS
 ]
+
+
+# The JSON text that opens each audited column's [old, new] pair in an update's change set.
+_AUDIT_KEYS = {column: json.dumps("org_unit" if column == "org_unit_id" else column, ensure_ascii=False) + ":["
+               for column in COLUMNS if column not in _SEARCH_COLUMNS}
 
 
 def _json_value(value: Any) -> str:
