@@ -222,21 +222,19 @@ def _build_again(records, tables: list[str]) -> None:
     `_create` does for them all. Inside a caller's transaction the other sessions would wait
     for it: there, one after the other.
     """
-    by_table: dict[str, list] = {}
-    for record in records:
-        by_table.setdefault(record.table, []).append(record)
-    if connection.vendor != "postgresql":
-        _create(records)
+    if connection.vendor == "postgresql" and not connection.in_atomic_block and len(tables) > 1:
+        by_table: dict[str, list] = {}
+        for record in records:
+            by_table.setdefault(record.table, []).append(record)
+        with ThreadPoolExecutor(max_workers=len(tables)) as pool:
+            done = [pool.submit(_build_table_again, by_table.get(table, []), table) for table in tables]
+        for future in done:
+            future.result()  # the first failure, if any (the other tables are built all the same)
         return
-    if connection.in_atomic_block or len(tables) < 2:
-        _create(records)
+    _create(records)
+    if connection.vendor == "postgresql":
         for table in tables:
             _analyze(table)
-        return
-    with ThreadPoolExecutor(max_workers=len(tables)) as pool:
-        done = [pool.submit(_build_table_again, by_table.get(table, []), table) for table in tables]
-    for future in done:
-        future.result()  # the first failure, if any (the other tables are built all the same)
 
 
 def _build_table_again(records, table: str) -> None:

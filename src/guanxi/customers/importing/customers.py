@@ -183,9 +183,7 @@ def _audit_changes_json(changed: dict[str, tuple]) -> str:
     customers writes a million of these, and building the change set and encoding it took twice as long."""
     parts = []
     for column, (old, new) in changed.items():
-        head = _AUDIT_KEYS.get(column)
-        if head is None and column not in _SEARCH_COLUMNS:  # (not one of COLUMNS: as _audit_changes does)
-            head = json.dumps("org_unit" if column == "org_unit_id" else column, ensure_ascii=False) + ":["
+        head = _AUDIT_KEYS.get(column)  # (None for the search columns, which are not audited)
         if head is not None:
             parts.append(f"{head}{_audit_json(column, old)},{_audit_json(column, new)}]")
     return "{" + ",".join(parts) + "}"
@@ -554,16 +552,12 @@ _MARKET_OF = {customer_type.value: market.value for customer_type, market in MAR
 _json_string = json.encoder.encode_basestring  # the string encoder of json.dumps(..., ensure_ascii=False)
 # How the creation's audit change set shows each audited column (the search columns are not):
 # (index in COLUMNS, column, the JSON text before its value, "mask" / "money" (fen as yuan) / "plain").
-_CREATION_AUDIT = [
-    (index, column, json.dumps("org_unit" if column == "org_unit_id" else column) + ":[null,",
-     "mask" if column in SENSITIVE_FIELDS else "money" if column in _MONEY_SET else "plain")
-    for index, column in enumerate(COLUMNS) if column not in _SEARCH_COLUMNS
-]
-
-
-# The JSON text that opens each audited column's [old, new] pair in an update's change set.
+# The JSON text that opens each audited column's [old, new] pair in a change set (the search columns are not
+# audited), and for a creation, whose old values are all null: (index in COLUMNS, column, its opening).
 _AUDIT_KEYS = {column: json.dumps("org_unit" if column == "org_unit_id" else column, ensure_ascii=False) + ":["
                for column in COLUMNS if column not in _SEARCH_COLUMNS}
+_CREATION_AUDIT = [(index, column, _AUDIT_KEYS[column] + "null,") for index, column in enumerate(COLUMNS)
+                   if column in _AUDIT_KEYS]
 
 
 def _json_value(value: Any) -> str:
@@ -580,56 +574,37 @@ def _creation_audit_json(db_values: list[Any]) -> str:
     The same text (same separators, same string escapes), written directly: twice as cheap
     as building the change set and encoding it.
     """
-    parts = []
-    for index, column, before, shown in _CREATION_AUDIT:
-        value = db_values[index]
-        if value is None or value == "":
-            continue
-        if shown == "money":
-            text = f'"{value // 100}.{value % 100:02d}"'  # `_yuan`, inlined: nothing to escape
-        elif shown == "mask":
-            text = _json_string(mask_value(column, value))
-        elif type(value) is str:
-            text = _json_string(value)  # birth_date is ISO text already, which str() would leave as is
-        else:
-            text = _json_value(value)
-        parts.append(f"{before}{text}]")
-    return "{" + ",".join(parts) + "}"
+    return "{" + "".join([_creation_audit_fragment(db_values[index], column, before)
+                          for index, column, before in _CREATION_AUDIT])[:-1] + "}"
 
 
-def _creation_audit_fragment(value: Any, column: str, before: str, shown: str) -> str:
+def _creation_audit_fragment(value: Any, column: str, before: str) -> str:
     """One column's part of `_creation_audit_json`, with the comma after it ("" for no value)."""
     if value is None or value == "" or value is _REFUSED:
         return ""
-    if shown == "money":
-        return f'{before}"{value // 100}.{value % 100:02d}"],'
-    if shown == "mask":
-        return f"{before}{_json_string(mask_value(column, value))}],"
-    if type(value) is str:
-        return f"{before}{_json_string(value)}],"
-    return f"{before}{_json_value(value)}],"
+    return f"{before}{_audit_json(column, value)}],"
 
 
 def _creation_audit_texts(ordered: list, count: int) -> list[str]:
     """`_creation_audit_json` of each of `count` rows given a column at a time (`ordered`, in COLUMNS order:
     lists, or itertools.repeat of a column's default); a value that repeats in a column is written once."""
     parts = []
-    for index, column, before, shown in _CREATION_AUDIT:
+    for index, column, before in _CREATION_AUDIT:
         values = ordered[index]
         if type(values) is itertools.repeat:  # the column was not in the file: one default for every row
-            fragment = _creation_audit_fragment(_COLUMN_DEFAULTS[index], column, before, shown)
+            fragment = _creation_audit_fragment(_COLUMN_DEFAULTS[index], column, before)
             if fragment:
                 parts.append(itertools.repeat(fragment, count))
             continue
         if column in _UNIQUE_FIELDS:
-            parts.append([_creation_audit_fragment(value, column, before, shown) for value in values])
+            parts.append([_creation_audit_fragment(value, column, before) for value in values])
             continue
         memo: dict[Any, str] = {}
         fragments = []
         for value in values:
             fragment = memo.get(value)
             if fragment is None:
-                fragment = memo[value] = _creation_audit_fragment(value, column, before, shown)
+                fragment = memo[value] = _creation_audit_fragment(value, column, before)
             fragments.append(fragment)
         parts.append(fragments)
     return ["{" + "".join(row)[:-1] + "}" for row in zip(*parts, strict=True)]
