@@ -1,5 +1,7 @@
 """The audit log: written with every change and reveal, never changed afterwards."""
 
+import json
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 
@@ -22,6 +24,23 @@ def test_an_unchanged_save_writes_no_entry(bank, customers):
     services.customer_update(acting_user=bank.alice, customer=customers.alice_person,
                              data={"name": customers.alice_person.name})
     assert not AuditEntry.objects.filter(action="customer.update").exists()
+
+
+def test_an_entry_keeps_its_changes_as_written_for_an_auditor_reading_the_table(bank, customers):
+    """The log's change sets come back whole, and on PostgreSQL the table holds them as written (json, not
+    jsonb): Chinese as Chinese, queryable with ->>."""
+    services.customer_update(acting_user=bank.alice, customer=customers.alice_person,
+                             data={"phone": "139 0000 1111", "address": "城关镇红旗村3组"})
+    entry = AuditEntry.objects.get(action="customer.update")
+    assert entry.changes["address"] == ["", "城关镇红旗村3组"]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT changes::text, changes ->> 'address', pg_typeof(changes)::text "
+                       "FROM core_auditentry WHERE id = %s", [entry.pk])
+        text, address, kind = cursor.fetchone()
+    assert kind == "json" and "城关镇红旗村3组" in text and "\\u" not in text
+    assert json.loads(address) == ["", "城关镇红旗村3组"]
 
 
 def test_a_reveal_is_logged(bank, customers):

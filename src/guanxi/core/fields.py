@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -68,3 +70,32 @@ class MoneyField(models.BigIntegerField):
         defaults = {"form_class": forms.DecimalField, "decimal_places": 2, "max_digits": 17}
         defaults.update(kwargs)
         return models.Field.formfield(self, **defaults)
+
+
+class JSONDocumentField(models.JSONField):
+    """JSON kept as it was written: PostgreSQL's ``json`` type rather than Django's ``jsonb``.
+
+    For append-only records that are written in bulk and read whole (the audit log): ``jsonb``
+    takes its input apart into a binary form for fast queries into it, which such a record never
+    needs (COPY of 100,000 creation change sets: 1.2 s into ``jsonb``, 0.64 s into ``json``),
+    and its statistics took most of the time of analyzing the log after a bulk load. ``json``
+    is still checked as JSON, keeps its keys in the order they were written, and answers the
+    ``->`` and ``->>`` operators. On SQLite both are the same text.
+    """
+
+    def db_type(self, connection):
+        return "json" if connection.vendor == "postgresql" else super().db_type(connection)
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if connection.vendor != "postgresql":
+            return super().get_db_prep_value(value, connection, prepared)
+        from psycopg.types.json import Json
+
+        if not prepared:
+            value = self.get_prep_value(value)
+        return Json(value, dumps=functools.partial(json.dumps, cls=self.encoder, ensure_ascii=False))
+
+    def from_db_value(self, value, expression, connection):
+        if value is not None and not isinstance(value, str):  # psycopg parsed the json type itself
+            return value
+        return super().from_db_value(value, expression, connection)

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from guanxi.core.fields import JSONDocumentField
 from guanxi.core.roles import ADMIN_ROLES, AUDIT_READER_ROLES, REVEAL_ROLES, WRITER_ROLES, MarketLine, Role
 
 
@@ -155,7 +156,7 @@ class AuditEntry(models.Model):
     object_type = models.CharField(_("object type"), max_length=50)
     object_id = models.CharField(_("object id"), max_length=64, blank=True)
     object_repr = models.CharField(_("object"), max_length=200, blank=True)
-    changes = models.JSONField(_("changes"), default=dict, blank=True)
+    changes = JSONDocumentField(_("changes"), default=dict, blank=True)  # written in bulk, read whole
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
 
     objects = AuditEntryQuerySet.as_manager()
