@@ -5,6 +5,7 @@ import random
 import pytest
 
 from guanxi.core.models import OrgUnit
+from guanxi.customers import search
 from guanxi.customers.importing import customers as importing
 from guanxi.customers.importing.common import ImportOutcome, map_columns
 from guanxi.customers.synthetic import Synth
@@ -76,6 +77,26 @@ def test_a_block_cleaned_column_by_column_gives_what_row_by_row_gives(context, s
     assert 300 < refused < 2700
     # And the column path's own shortcuts were taken: plain amounts, repeated names and codes.
     assert any(not isinstance(p, str) and p[3][importing._INDEX["deposit_balance"]] == 1205 for p in by_column)
+
+
+def test_a_block_as_the_writer_takes_it_is_each_row_converted_for_it(context):
+    """The rows' COPY text (PostgreSQL) or FTS5 text (SQLite), written a column at a time, is what converting
+    each row gives: backslashes, tabs and newlines escaped, empty values as null."""
+    block = rows(seed=11, count=2000)
+    block[5][HEADER.index("地址")] = "红旗村\\3组\t东"  # a backslash and a tab to escape
+    block[6][HEADER.index("非财务信息")] = "两行\n说明"
+    prepared_rows = importing._prepare_rows(block, context)
+    converted = [importing._for_writer(prepared) for prepared in prepared_rows]
+    assert importing._prepare_rows(block, context, writer=True) == converted
+    taken = [(row, text) for row, text in zip(prepared_rows, converted, strict=True) if not isinstance(row, str)]
+    assert len(taken) > 500
+    if not search.uses_fts():  # PostgreSQL: a known customer's row takes its values back from the COPY text
+        assert [importing._copy_values(text[5]) for _row, text in taken] == [row[3] for row, _text in taken]
+        values = list(taken[0][0][3])
+        odd = {"address": "红旗村\\3组", "notes": "制表\t换行\n回车\r", "email": "\\N", "annual_income": None}
+        for column, value in odd.items():
+            values[importing._INDEX[column]] = value
+        assert importing._copy_values("\t".join(map(importing._copy_text, values)) + '\t{"王"}') == values
 
 
 def test_a_plain_amount_becomes_the_same_fen_as_through_decimal():

@@ -147,10 +147,10 @@ def array_text(tokens: Collection[str]) -> str:
     sends it in the customer's row and the database unnests it into `NameToken` rows."""
     if not tokens:
         return "{}"
-    text = '","'.join(tokens)
-    if "\\" in text or '"' in text:  # (rare) escaped one by one: a backslash or a quote in a name
+    joined = "".join(tokens)
+    if "\\" in joined or '"' in joined:  # (rare) escaped one by one: a backslash or a quote in a name
         return "{" + ",".join(['"' + token.replace("\\", "\\\\").replace('"', '\\"') + '"' for token in tokens]) + "}"
-    return '{"' + text + '"}'  # quoted all at once: a bulk import's hot path
+    return '{"' + '","'.join(tokens) + '"}'  # quoted all at once: a bulk import's hot path
 
 
 def fts_token(term: str) -> str:

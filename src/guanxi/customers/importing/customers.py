@@ -287,7 +287,9 @@ class _Writer:
         now_db, actor_id, actor_name, ip = self._stamp()
         audit_values, updates_by_columns = [], {}
         for id_number, prepared in known.items():
-            _id, name, given, db_values, _json, _tokens = prepared
+            _id, name, given, db_values, _json, text = prepared
+            if db_values is None:  # PostgreSQL's COPY text only (`_for_writer`)
+                db_values = _copy_values(text)
             old = existing[id_number]
             changed = {}
             if id_number in redirected:
@@ -758,13 +760,15 @@ def _clean_ids(cells: list[str], types: list[Any]) -> tuple[list[Any], list[Any]
     return ids, births, genders
 
 
-def _prepare_rows(raws: list[list[str]], ctx: _RowContext) -> list[tuple | str]:
-    """`[_prepare_row(raw, ctx) for raw in raws]`, cleaned a column at a time.
+def _prepare_rows(raws: list[list[str]], ctx: _RowContext, *, writer: bool = False) -> list[tuple | str]:
+    """`[_prepare_row(raw, ctx) for raw in raws]`, cleaned a column at a time; with `writer`, each row as the
+    writer takes it (`[_for_writer(row) for row in ...]`).
 
     Each field's cells go through the field's own cleaner (`_clean_column`), without building a
     dict per row and calling clean_customer_input, and codes, names and amounts that repeat
     are cleaned once. A row with any cell the column path refuses or does not take as it is goes
-    through `_prepare_row` whole, so a refused row's reason is worded as ever.
+    through `_prepare_row` whole, so a refused row's reason is worded as ever. The COPY text of
+    the rows' values (PostgreSQL) is written a column at a time too, each repeated value once.
     """
     count = len(raws)
     if not count:
@@ -817,9 +821,12 @@ def _prepare_rows(raws: list[list[str]], ctx: _RowContext) -> list[tuple | str]:
     tokens_of: dict[str, set[str]] = {}
     prepared: list[tuple | str] = []
     audit_texts = _creation_audit_texts(ordered, count)
+    copy = writer and not uses_fts()
+    copy_texts = _copy_texts(ordered, count) if copy else None
     for index, (values, flags) in enumerate(zip(zip(*ordered, strict=True), zip(*given_flags, strict=True), strict=True)):
         if index in refused:
-            prepared.append(_prepare_row(raws[index], ctx))
+            row = _prepare_row(raws[index], ctx)
+            prepared.append(_for_writer(row) if writer else row)
             continue
         columns_set = sets.get(flags)
         if columns_set is None:
@@ -828,9 +835,35 @@ def _prepare_rows(raws: list[list[str]], ctx: _RowContext) -> list[tuple | str]:
         tokens = tokens_of.get(name)
         if tokens is None:
             tokens = tokens_of[name] = name_tokens(name)
-        db_values = list(values)
-        prepared.append((values[2], name, columns_set, db_values, audit_texts[index], tokens))
+        if copy:
+            prepared.append((values[2], name, columns_set, None, _copy_text(audit_texts[index]),
+                             f"{copy_texts[index]}\t{_copy_text(array_text(tokens))}"))
+        elif writer:
+            prepared.append(_for_writer((values[2], name, columns_set, list(values), audit_texts[index], tokens)))
+        else:
+            prepared.append((values[2], name, columns_set, list(values), audit_texts[index], tokens))
     return prepared
+
+
+def _copy_texts(ordered: list, count: int) -> list[str]:
+    """Each row's values in COPY text (`_copy_text`, tab-separated), from the rows' values given a column at a
+    time (`ordered`, as for `_creation_audit_texts`); a value that repeats in a column is written once."""
+    parts = []
+    for index, values in enumerate(ordered):
+        if type(values) is itertools.repeat:
+            parts.append(itertools.repeat(_copy_text(_COLUMN_DEFAULTS[index]), count))
+        elif COLUMNS[index] in _UNIQUE_FIELDS:
+            parts.append(map(_copy_text, values))
+        else:
+            memo: dict[Any, str] = {}
+            texts = []
+            for value in values:
+                text = memo.get(value)
+                if text is None:
+                    text = memo[value] = _copy_text(value)
+                texts.append(text)
+            parts.append(texts)
+    return list(map("\t".join, zip(*parts, strict=True)))
 
 
 _WORKER_CONTEXT: _RowContext | None = None
@@ -844,14 +877,17 @@ def _for_writer(prepared: tuple | str) -> tuple | str:
     """A prepared row as the writer takes it, its last two items as the database takes them.
 
     On SQLite, the name tokens as the FTS5 text. On PostgreSQL, as COPY text (`_Writer._copy_new`):
-    the creation's audit JSON, and the row's values followed by its tokens (an array literal).
+    the creation's audit JSON, and the row's values followed by its tokens (an array literal);
+    the values are not sent twice: a row for a known customer takes them back from that text
+    (`_copy_values`), and most rows of a big import are new (sending them cost a third of the
+    time of marshalling the rows to the importing process and back).
     """
     if isinstance(prepared, str):
         return prepared
     if uses_fts():
         return (*prepared[:5], fts_text(prepared[5]))
     text = "\t".join([_copy_text(value) for value in prepared[3]])
-    return (*prepared[:4], _copy_text(prepared[4]), f"{text}\t{_copy_text(array_text(prepared[5]))}")
+    return (*prepared[:3], None, _copy_text(prepared[4]), f"{text}\t{_copy_text(array_text(prepared[5]))}")
 
 
 def _copy_text(value: Any) -> str:
@@ -867,13 +903,29 @@ def _copy_text(value: Any) -> str:
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_UNESCAPE = re.compile(r"\\(.)")
+_COPY_UNESCAPED = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+# The columns whose values are integers (amounts in fen, keys, counts); the others are text or null.
+_INTEGER_INDEXES = frozenset([*_MONEY_INDEXES, _INDEX["org_unit_id"], _INDEX["household_size"]])
+
+
+def _copy_values(text: str) -> list[Any]:
+    """A row's values back from its COPY text (`_for_writer`), as `_db_row` gave them."""
+    values: list[Any] = text.split("\t", len(COLUMNS))[: len(COLUMNS)]
+    for index, cell in enumerate(values):
+        if cell == "\\N":
+            values[index] = None
+        elif index in _INTEGER_INDEXES:
+            values[index] = int(cell)
+        elif "\\" in cell:
+            values[index] = _COPY_UNESCAPE.sub(lambda match: _COPY_UNESCAPED[match.group(1)], cell)
+    return values
 
 
 def _prepare_chunk(chunk: list[tuple[int, list[str]]]) -> bytes:
     """A worker's share of an XLSX file: the prepared rows of a chunk, in order, as one marshal string."""
     assert _WORKER_CONTEXT is not None
-    return marshal.dumps([_for_writer(prepared)
-                          for prepared in _prepare_rows([raw for _line, raw in chunk], _WORKER_CONTEXT)])
+    return marshal.dumps(_prepare_rows([raw for _line, raw in chunk], _WORKER_CONTEXT, writer=True))
 
 
 def _prepare_block(start: int, end: int) -> bytes:
@@ -893,8 +945,7 @@ def _prepare_block(start: int, end: int) -> bytes:
     records, indexes, raws = _records(text)
     keep_cells = _WORKER_CONTEXT.keep_cells
     out = []
-    for index, raw, prepared in zip(indexes, raws, _prepare_rows(raws, _WORKER_CONTEXT), strict=True):
-        prepared = _for_writer(prepared)
+    for index, raw, prepared in zip(indexes, raws, _prepare_rows(raws, _WORKER_CONTEXT, writer=True), strict=True):
         out.append((index, raw if keep_cells or type(prepared) is str else None, prepared))
     return marshal.dumps((records, out))
 
@@ -932,8 +983,7 @@ def _stage_block(start: int, end: int) -> bytes:
     keep_cells = _WORKER_CONTEXT.keep_cells
     records, indexes, raws = _records(text)
     rows = len(raws)
-    for index, raw, prepared in zip(indexes, raws, _prepare_rows(raws, _WORKER_CONTEXT), strict=True):
-        prepared = _for_writer(prepared)
+    for index, raw, prepared in zip(indexes, raws, _prepare_rows(raws, _WORKER_CONTEXT, writer=True), strict=True):
         if type(prepared) is str:
             refused.append((index, raw, prepared))
             continue
@@ -1070,8 +1120,9 @@ def _prepared_rows(tabular, ctx: _RowContext, workers: int):
     """
     if workers <= 0:
         for chunk in _chunks(tabular.rows(), _CHUNK):
-            for (line, raw), prepared in zip(chunk, _prepare_rows([raw for _line, raw in chunk], ctx), strict=True):
-                yield line, raw, _for_writer(prepared)
+            for (line, raw), prepared in zip(chunk, _prepare_rows([raw for _line, raw in chunk], ctx, writer=True),
+                                             strict=True):
+                yield line, raw, prepared
         return
     pool = _worker_pool(workers, ctx, (tabular.path, tabular.encoding) if tabular.kind == "csv" else None)
     pending: collections.deque = collections.deque()
@@ -1079,7 +1130,7 @@ def _prepared_rows(tabular, ctx: _RowContext, workers: int):
         # A bounded window of work in flight, so memory does not grow with the file.
         if tabular.kind == "csv":
             line = 2  # the first record after the header
-            for block in tabular.csv_blocks(_BLOCK):
+            for block in tabular.csv_blocks(_BLOCK, taper=2 * workers):  # the last blocks smaller
                 pending.append(pool.apply_async(call, (f"{__name__}._prepare_block", *block)))
                 if len(pending) >= 2 * workers:
                     records, rows = marshal.loads(pending.popleft().get())  # noqa: S302 - own worker
