@@ -224,9 +224,10 @@ class _Writer:
         """
         found: dict[str, tuple] = {}
         merged: dict[str, int] = {}
-        # The whole batch in one statement: an array parameter (PostgreSQL) or a JSON one (SQLite).
+        # The whole batch in one statement: one text parameter, split by the database (a validated
+        # identifier holds no comma; psycopg quoted a list of 12,500 as an array for 50 ms) or JSON.
         if connection.vendor == "postgresql":
-            where, param = "id_number = ANY(%s)", id_numbers
+            where, param = "id_number = ANY(string_to_array(%s, ','))", ",".join(id_numbers)
         else:
             where, param = "id_number IN (SELECT value FROM json_each(%s))", json.dumps(id_numbers)
         if id_numbers:
