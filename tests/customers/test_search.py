@@ -165,3 +165,30 @@ def test_the_name_tokens_reach_postgresql_as_they_are_whatever_the_name_holds(db
     with connection.cursor() as cursor:
         cursor.execute("SELECT %s::text[]", [array_text(tokens)])
         assert set(cursor.fetchone()[0]) == tokens
+
+
+@pytest.mark.parametrize(("text", "indexes"), [
+    ("13812345678", {"customer_phone"}),  # a whole phone number
+    ("1381234", {"customer_phone"}),  # its first digits (with the customer number)
+    ("zs", {"customer_name_initials", "customer_name_pinyin"}),  # pinyin, initials or full
+])
+def test_phone_and_pinyin_are_looked_up_through_one_index_each(people, text, indexes):
+    """One index per column serves both equality and prefix (on PostgreSQL the pattern index, whatever the
+    collation), so no second index costs every customer written."""
+    from django.db import connection
+
+    query = Customer.objects.search(text)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET enable_seqscan = off")  # a few test rows: the planner would read them all
+            try:
+                plan = query.explain()
+            finally:
+                cursor.execute("RESET enable_seqscan")
+            cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'customers_customer'")
+            definitions = [row[0] for row in cursor.fetchall()]
+        for column in ("phone", "name_pinyin", "name_initials"):
+            assert sum(f"({column} " in d or f"({column})" in d for d in definitions) == 1, column
+    else:
+        plan = query.explain()
+    assert all(index in plan for index in indexes), plan

@@ -86,7 +86,7 @@ class CustomerQuerySet(models.QuerySet):
         """Rows whose `field` starts with `prefix`, as an index lookup on either database.
 
         SQLite: a range on the column's index (its LIKE ignores case, so it cannot use the index).
-        PostgreSQL: LIKE 'prefix%', which the column's pattern index (`…_like`, varchar_pattern_ops)
+        PostgreSQL: LIKE 'prefix%', which the column's pattern index (varchar_pattern_ops, in Meta.indexes)
         serves whatever the database's collation. A range ending in \x7f is right only under the C
         collation: under zh_CN or en_US the \x7f is ignored, and 'zhangsan' sorts after 'zhang\x7f'.
         """
@@ -147,10 +147,10 @@ class Customer(models.Model):
     customer_type = models.CharField(_("customer type"), max_length=10, choices=CustomerType.choices)
     # No index on the name itself: a name is found through its search tokens (`customers.search`).
     name = models.CharField(_("name"), max_length=100)
-    name_pinyin = models.CharField(max_length=100, blank=True, db_index=True, editable=False)
-    name_initials = models.CharField(max_length=30, blank=True, db_index=True, editable=False)
+    name_pinyin = models.CharField(max_length=100, blank=True, editable=False)  # indexed in Meta, as the next two
+    name_initials = models.CharField(max_length=30, blank=True, editable=False)
     id_number = models.CharField(_("ID number"), max_length=18, unique=True)
-    phone = models.CharField(_("mobile phone"), max_length=11, blank=True, db_index=True)
+    phone = models.CharField(_("mobile phone"), max_length=11, blank=True)
     phone_last4 = models.CharField(max_length=4, blank=True, editable=False)  # indexed in Meta
     # Database default too: the bulk importers insert with explicit column lists.
     email = models.EmailField(_("email"), max_length=254, blank=True, default="", db_default="")
@@ -216,7 +216,12 @@ class Customer(models.Model):
                    # db_index=True adds to a CharField on PostgreSQL.
                    models.Index(fields=["phone_last4"], name="customer_phone_last4"),
                    models.Index(fields=["sub_market"], name="customer_sub_market"),
-                   models.Index(fields=["tier"], name="customer_tier")]
+                   models.Index(fields=["tier"], name="customer_tier"),
+                   # Looked up by prefix (LIKE 'zs%', `_starting_with`) and by equality: on PostgreSQL one
+                   # pattern index serves both whatever the collation, where db_index=True made two
+                   # (a plain one, unused, and the pattern one); SQLite ignores the operator class.
+                   *[models.Index(fields=[field], name=f"customer_{field}", opclasses=["varchar_pattern_ops"])
+                     for field in ("phone", "name_pinyin", "name_initials")]]
         constraints = [
             models.CheckConstraint(condition=Q(customer_type__in=CustomerType.values), name="customer_type_valid"),
             models.CheckConstraint(condition=Q(status__in=CustomerStatus.values), name="customer_status_valid"),
