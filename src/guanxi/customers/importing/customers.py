@@ -836,13 +836,12 @@ def _prepare_rows(raws: list[list[str]], ctx: _RowContext, *, writer: bool = Fal
         tokens = tokens_of.get(name)
         if tokens is None:
             tokens = tokens_of[name] = name_tokens(name)
-        if copy:
+        if copy:  # `_for_writer`'s PostgreSQL form, its values' text already written
             prepared.append((values[2], name, columns_set, None, _copy_text(audit_texts[index]),
                              f"{copy_texts[index]}\t{_copy_text(array_text(tokens))}"))
-        elif writer:
-            prepared.append(_for_writer((values[2], name, columns_set, list(values), audit_texts[index], tokens)))
-        else:
-            prepared.append((values[2], name, columns_set, list(values), audit_texts[index], tokens))
+            continue
+        row = (values[2], name, columns_set, list(values), audit_texts[index], tokens)
+        prepared.append(_for_writer(row) if writer else row)
     return prepared
 
 
