@@ -232,8 +232,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("GUANXI_LOG_LEVEL", "WARNING")},
 }
 
-# A registration import of at least this many rows, and at least as many as the customer table
-# holds, drops the table's secondary indexes and builds them again at its end (`core.bulkload`).
+# A registration import of at least this many rows that brings at least as many new customers as the
+# customer table holds drops the table's secondary indexes and builds them again at its end (`core.bulkload`).
 IMPORT_DEFER_INDEXES_MIN_ROWS = int(os.environ.get("GUANXI_IMPORT_DEFER_INDEXES_MIN_ROWS", "50000"))
 
 # The task queue (imports, batch jobs, nightly schedules): embedded SQLite storage by default,

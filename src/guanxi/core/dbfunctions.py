@@ -29,6 +29,13 @@ def allow_audit_purge():
         _purge_allowed.reset(token)
 
 
+def masked(field: str, value):
+    from guanxi.core.masking import mask_value
+
+    return mask_value(field, value) if value else value
+
+
 def register(sender, connection, **kwargs) -> None:
     if connection.vendor == "sqlite":
         connection.connection.create_function("guanxi_audit_locked", 0, audit_locked)
+        connection.connection.create_function("guanxi_mask", 2, masked, deterministic=True)
