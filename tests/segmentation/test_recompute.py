@@ -191,3 +191,46 @@ def test_customers_segmented_as_they_are_imported_are_segmented_as_the_recompute
     assert len({row[1] for row in imported}) == 3 and len({row[2] for row in imported}) > 3
     segments_recompute(acting_user=None)
     assert sorted(Customer.objects.values_list(*columns)) == imported
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_registration_update_moves_the_customers_at_once(tmp_path, transactional_db, bank, workers):
+    """A registration file that changes balances or industry re-segments those customers in its own
+    batches (with their tier history), on either import path; a file that changes only phones does not."""
+    from guanxi.customers.importing.customers import customers_import
+    from guanxi.customers.synthetic import HEADER_ZH, CustomerFile
+
+    rows = [list(row) for row in CustomerFile(seed=33, org_codes=["B1"]).rows(1200)]
+    type_at, deposit_at, industry_at, loan_at, phone_at = (
+        HEADER_ZH.index(name) for name in ("客户类型", "存款余额", "行业", "贷款余额", "手机号码"))
+
+    def write(name, body):
+        path = tmp_path / name
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(HEADER_ZH)
+            writer.writerows(body)
+        return path
+
+    for row in rows:
+        row[deposit_at], row[loan_at] = "100", "0"
+    assert customers_import(acting_user=None, path=write("first.csv", rows), workers=0).created == 1200
+    assert set(Customer.objects.values_list("tier", flat=True)) == {"general"}
+    company = next(i for i, row in enumerate(rows) if row[type_at] == "公司")
+    rows[0][deposit_at] = "1,000,000"  # crosses the high threshold
+    rows[1][loan_at] = "600000"  # the mid one
+    rows[company][industry_at] = "C1311"  # a company moves to manufacturing
+    for row in rows[2:1100]:
+        row[phone_at] = "13900001111"  # many changed rows: the long list of ids
+    rows[1150][deposit_at] = "100000"  # after them, mid
+    outcome = customers_import(acting_user=bank.hank, path=write("update.csv", rows), workers=workers)
+    assert outcome.updated >= 1101
+    tier = dict(Customer.objects.values_list("id_number", "tier"))
+    assert tier[rows[0][2]] == "high" and tier[rows[1][2]] == "mid" and tier[rows[1150][2]] == "mid"
+    assert sum(value != "general" for value in tier.values()) == 3
+    assert Customer.objects.get(id_number=rows[company][2]).sub_market == "manufacturing"
+    moves = set(TierChange.objects.values_list("customer__id_number", "old_tier", "new_tier"))
+    assert moves == {(rows[0][2], "general", "high"), (rows[1][2], "general", "mid"),
+                     (rows[1150][2], "general", "mid")}
+    segments_recompute(acting_user=None)  # the nightly run finds nothing left to do
+    assert TierChange.objects.count() == 3

@@ -10,6 +10,11 @@ customer_registered = Signal()
 # `derived`: the columns an INSERT … SELECT already computed for them (`customer_insert_columns`).
 customers_bulk_registered = Signal()
 
+# Sent inside the writing transaction once per import batch that changed known customers, with
+# `customer_ids` (a list), `columns` (every column that changed in any of them) and `acting_user`;
+# segmentation recomputes their segments when a balance, type or industry changed.
+customers_bulk_updated = Signal()
+
 # Sent (inside the writing transaction) by an import about to create customers with one
 # INSERT … SELECT whose source rows, aliased `c`, have the customer table's own column names.
 # A receiver may return (columns, SQL expressions over `c`, their parameters, joins) that

@@ -8,7 +8,12 @@ from guanxi.customers.signals import (
     customer_insert_columns,
     customer_registered,
     customers_bulk_registered,
+    customers_bulk_updated,
 )
+
+# The customer columns a segment is computed from (`segmentation.services`: sub-market, tier, classes).
+SEGMENT_INPUTS = frozenset({"customer_type", "market", "industry", "address", "deposit_balance", "loan_balance",
+                            "products"})
 
 
 @receiver(balances_imported)
@@ -45,6 +50,16 @@ def segment_imported_customers(sender, customer_ids, acting_user, derived=frozen
 
     if customer_ids and "tier" not in derived:
         segments_recompute(acting_user=acting_user, customer_ids=customer_ids, record_history=False)
+
+
+@receiver(customers_bulk_updated)
+def resegment_updated_customers(sender, customer_ids, columns, acting_user, **kwargs):
+    """A registration import that changed a balance, type or industry moves the customers at once (with their
+    tier history), rather than at the nightly recompute."""
+    from guanxi.segmentation.services import segments_recompute
+
+    if customer_ids and columns & SEGMENT_INPUTS:
+        segments_recompute(acting_user=acting_user, customer_ids=customer_ids)
 
 
 @receiver(customer_registered)

@@ -25,6 +25,7 @@ import io
 import itertools
 import json
 import marshal
+import operator
 import os
 import pickle
 import re
@@ -56,7 +57,7 @@ from guanxi.customers.importing.report import ErrorReport, default_report_path
 from guanxi.customers.models import MARKET_BY_TYPE, Customer, ImportRun, NameToken
 from guanxi.customers.search import FTS_TABLE, array_text, fts_text, name_pinyin, name_tokens, uses_fts, write_tokens
 from guanxi.customers.services import CUSTOMER_NUMBER_FORMAT
-from guanxi.customers.signals import customer_insert_columns, customers_bulk_registered
+from guanxi.customers.signals import customer_insert_columns, customers_bulk_registered, customers_bulk_updated
 from guanxi.customers.validation import CLEANERS, MONEY_FIELDS, clean_customer_input
 
 # Header names accepted for each field: DESIGN.md's Chinese header and the API name.
@@ -312,8 +313,9 @@ class _Writer:
                                  f"{name or old[3]} ({old[1]})"[:200],
                                  _audit_changes_json(changed), ip])
         with connection.cursor() as cursor:
-            renamed = []
+            renamed, changed = [], set()
             for columns, rows in updates_by_columns.items():
+                changed.update(columns)
                 assignments = ", ".join(f"{c} = %s" for c in columns)
                 cursor.executemany(
                     f"UPDATE {self.table} SET {assignments}, updated_at = %s WHERE id = %s",  # noqa: S608
@@ -323,6 +325,10 @@ class _Writer:
                     renamed.extend((pk, changed["name"][1]) for pk, changed in rows)
             write_tokens(renamed, replace=True)
             _insert_rows(cursor, "core_auditentry", _AUDIT_COLUMNS, audit_values)
+        if updates_by_columns:
+            customers_bulk_updated.send(sender=Customer, acting_user=self.acting_user, columns=frozenset(changed),
+                                        customer_ids=sorted(pk for rows in updates_by_columns.values()
+                                                            for pk, _changed in rows))
         self.outcome.updated += sum(len(rows) for rows in updates_by_columns.values())
 
     def _insert_new(self, inserts: list[tuple]) -> None:
@@ -489,6 +495,11 @@ class _Writer:
                                         if mask >> index & 1)
                 cursor.execute(f"UPDATE {table} SET {assignments}, updated_at = %s {source} "  # noqa: S608
                                f"WHERE {table}.id = t.kid AND t.mask = %s", [now_db, mask])
+            cursor.execute("SELECT kid FROM temp.guanxi_import_known WHERE mask != 0 ORDER BY kid")
+            changed = functools.reduce(operator.or_, masks)
+            customers_bulk_updated.send(sender=Customer, customer_ids=[row[0] for row in cursor.fetchall()],
+                                        columns=frozenset(c for i, c in enumerate(COLUMNS) if changed >> i & 1),
+                                        acting_user=self.acting_user)
         cursor.execute("DROP TABLE temp.guanxi_import_known")
         cursor.execute("DROP TABLE temp.guanxi_import_given")
         updated = sum(masks.values())
