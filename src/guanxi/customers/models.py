@@ -383,6 +383,7 @@ class NameToken(models.Model):
     """
 
     pk = models.CompositePrimaryKey("token", "customer")
+    # Collation "C" on PostgreSQL (migration 0015: byte comparisons for an equality-only column).
     token = models.CharField(max_length=8)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="name_tokens", db_index=True)
 
