@@ -313,9 +313,9 @@ class _Writer:
                                  f"{name or old[3]} ({old[1]})"[:200],
                                  _audit_changes_json(changed), ip])
         with connection.cursor() as cursor:
-            renamed, changed = [], set()
+            renamed, changed_columns = [], set()
             for columns, rows in updates_by_columns.items():
-                changed.update(columns)
+                changed_columns.update(columns)
                 assignments = ", ".join(f"{c} = %s" for c in columns)
                 cursor.executemany(
                     f"UPDATE {self.table} SET {assignments}, updated_at = %s WHERE id = %s",  # noqa: S608
@@ -326,7 +326,7 @@ class _Writer:
             write_tokens(renamed, replace=True)
             _insert_rows(cursor, "core_auditentry", _AUDIT_COLUMNS, audit_values)
         if updates_by_columns:
-            customers_bulk_updated.send(sender=Customer, acting_user=self.acting_user, columns=frozenset(changed),
+            customers_bulk_updated.send(sender=Customer, acting_user=self.acting_user, columns=frozenset(changed_columns),
                                         customer_ids=sorted(pk for rows in updates_by_columns.values()
                                                             for pk, _changed in rows))
         self.outcome.updated += sum(len(rows) for rows in updates_by_columns.values())
@@ -491,14 +491,12 @@ class _Writer:
                 cursor.execute(f"INSERT OR REPLACE INTO {FTS_TABLE} (rowid, tokens) "  # noqa: S608
                                f"SELECT t.kid, c.tokens {source} WHERE t.mask & %s", [renamed])
             for mask in masks:
-                assignments = ", ".join(f"{column} = c.{column}" for index, column in enumerate(COLUMNS)
-                                        if mask >> index & 1)
+                assignments = ", ".join(f"{column} = c.{column}" for column in _mask_columns(mask))
                 cursor.execute(f"UPDATE {table} SET {assignments}, updated_at = %s {source} "  # noqa: S608
                                f"WHERE {table}.id = t.kid AND t.mask = %s", [now_db, mask])
             cursor.execute("SELECT kid FROM temp.guanxi_import_known WHERE mask != 0 ORDER BY kid")
-            changed = functools.reduce(operator.or_, masks)
             customers_bulk_updated.send(sender=Customer, customer_ids=[row[0] for row in cursor.fetchall()],
-                                        columns=frozenset(c for i, c in enumerate(COLUMNS) if changed >> i & 1),
+                                        columns=frozenset(_mask_columns(functools.reduce(operator.or_, masks))),
                                         acting_user=self.acting_user)
         cursor.execute("DROP TABLE temp.guanxi_import_known")
         cursor.execute("DROP TABLE temp.guanxi_import_given")
@@ -663,7 +661,7 @@ def _update_audit_sql(mask: int) -> str:
     that changes the columns of `mask` (bits as `_CHANGED_BITS`)."""
     parts = [f"'{_AUDIT_KEYS[column]}' || {_audit_value_sql(column, f'k.{column}')} || ',' || "
              f"{_audit_value_sql(column, f'c.{column}')} || ']'"
-             for index, column in enumerate(COLUMNS) if mask >> index & 1 and column in _AUDIT_KEYS]
+             for column in _mask_columns(mask) if column in _AUDIT_KEYS]
     return "'{' || " + " || ',' || ".join(parts) + " || '}'" if parts else "'{}'"
 
 
@@ -740,6 +738,12 @@ def _given_bits(text: str) -> int:
     """The columns a staged row gives (its `given` text) as bits: bit i for COLUMNS[i] (`_CHANGED_BITS`)."""
     given = _given_columns(text)
     return sum(1 << index for index, column in enumerate(COLUMNS) if column in given)
+
+
+@functools.lru_cache(maxsize=1024)
+def _mask_columns(mask: int) -> tuple[str, ...]:
+    """The columns of a bit mask as `_given_bits` and `_CHANGED_BITS` set them, in COLUMNS order."""
+    return tuple(column for index, column in enumerate(COLUMNS) if mask >> index & 1)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1420,8 +1424,11 @@ def customers_import(
     # customers it names is not worth a rebuild of every index. The staged path sees how many rows of
     # its first block name known customers before it decides (a million-row update: 49 s -> 39 s).
     undecided = staged and defer_indexes is None and _customer_count() > 0
+    def defer() -> Callable[[], None]:
+        return stack.enter_context(indexes_deferred(_deferred_tables(tabular), derived=(NameToken._meta.db_table,)))
+
     if not dry_run and not undecided and (defer_indexes if defer_indexes is not None else _worth_deferring(tabular)):
-        touch = stack.enter_context(indexes_deferred(_deferred_tables(tabular), derived=(NameToken._meta.db_table,)))
+        touch = defer()
     block_rows = batch_size or _batch_rows(tabular, workers, 50_000)  # per staged block
     batch_size = batch_size or _batch_rows(tabular, workers, 20_000)
     try:
@@ -1441,8 +1448,7 @@ def customers_import(
                     undecided = False
                     known = 1 - (outcome.created - created) / staged_rows if staged_rows else 0.0
                     if _worth_deferring(tabular, known_share=known):
-                        touch = stack.enter_context(indexes_deferred(_deferred_tables(tabular),
-                                                                     derived=(NameToken._meta.db_table,)))
+                        touch = defer()
                 if progress:
                     progress(outcome.rows_read, tabular.bytes_read, tabular.total_bytes)
         for line, raw, prepared in () if staged else _prepared_rows(tabular, context, workers):
