@@ -85,8 +85,12 @@ def test_a_block_as_the_writer_takes_it_is_each_row_converted_for_it(context):
     block = rows(seed=11, count=2000)
     block[5][HEADER.index("地址")] = "红旗村\\3组\t东"  # a backslash and a tab to escape
     block[6][HEADER.index("非财务信息")] = "两行\n说明"
+    if not search.uses_fts():  # PostgreSQL: new customers' segments are computed as their rows are prepared
+        from guanxi.segmentation.services import new_customer_segments
+
+        context.derivers = (new_customer_segments(importing.COLUMNS),)
     prepared_rows = importing._prepare_rows(block, context)
-    converted = [importing._for_writer(prepared) for prepared in prepared_rows]
+    converted = [importing._for_writer(prepared, context) for prepared in prepared_rows]
     assert importing._prepare_rows(block, context, writer=True) == converted
     taken = [(row, text) for row, text in zip(prepared_rows, converted, strict=True) if not isinstance(row, str)]
     assert len(taken) > 500

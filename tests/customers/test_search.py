@@ -152,19 +152,24 @@ def test_the_name_search_keeps_its_rows_through_its_rebuild_without_sizes(bank):
     assert search.tokens_of(gone.pk) == set() and search.tokens_of(kept.pk) == {"欧", "阳", "锋", "欧阳", "阳锋"}
 
 
-@pytest.mark.parametrize("name", ["王小明", 'O"Brien 李', "A\\B,{c} d", "", "张"])
+@pytest.mark.parametrize("name", ["王小明", 'O"Brien 李', "A\\B,{c} d", "tab\there", "", "张"])
 def test_the_name_tokens_reach_postgresql_as_they_are_whatever_the_name_holds(db, name):
-    """A bulk import sends each customer's tokens as one array literal: quotes, backslashes, commas and braces survive."""
+    """A bulk import COPYs each customer's tokens, one row each: quotes, backslashes, tabs, commas and braces
+    survive."""
     from django.db import connection
 
-    from guanxi.customers.search import array_text, name_tokens
+    from guanxi.customers.importing.customers import _token_rows, _tokens_copy_text
+    from guanxi.customers.search import name_tokens
 
     if connection.vendor != "postgresql":
         pytest.skip("SQLite keeps the tokens in FTS5")
     tokens = name_tokens(name)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT %s::text[]", [array_text(tokens)])
-        assert set(cursor.fetchone()[0]) == tokens
+        cursor.execute("CREATE TEMP TABLE copied (token text, customer_id bigint)")
+        with cursor.copy("COPY copied (token, customer_id) FROM STDIN") as copy:
+            copy.write(_token_rows(_tokens_copy_text(tokens), 7) + _token_rows(_tokens_copy_text({"x"}), 8))
+        cursor.execute("SELECT token, customer_id FROM copied")
+        assert sorted(cursor.fetchall()) == sorted([(token, 7) for token in tokens] + [("x", 8)])
 
 
 @pytest.mark.parametrize(("text", "indexes"), [

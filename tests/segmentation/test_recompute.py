@@ -174,21 +174,35 @@ def test_an_imported_registration_batch_is_segmented(tmp_path, bank):
     assert Customer.objects.get(name="某某制造有限公司").tier == "mid"
 
 
-def test_customers_segmented_as_they_are_imported_are_segmented_as_the_recompute_would(tmp_path, bank):
-    """The import computes the segments in the statement that writes the customers; the nightly
-    recompute finds nothing to change."""
+@pytest.mark.parametrize("workers", [0, 2])
+def test_customers_segmented_as_they_are_imported_are_segmented_as_the_recompute_would(tmp_path, bank, workers):
+    """The import computes the segments as it writes the customers (in the statement that writes them, or, on
+    PostgreSQL, in its worker processes as it prepares their rows); the nightly recompute finds nothing to change.
+    With a line's own thresholds and rules of both kinds, an address keyword in Latin letters among them."""
     from guanxi.customers.importing.customers import customers_import
-    from guanxi.customers.synthetic import HEADER_ZH, CustomerFile
+    from guanxi.customers.synthetic import HEADER_ZH, CustomerFile, Synth
+    from guanxi.segmentation.models import SubMarket, SubMarketRule
 
+    tier_threshold_update(acting_user=bank.lena, market="agri", deposit_high=Decimal("250000"),
+                          loan_high=Decimal("900000"), deposit_mid=Decimal("30000"), loan_mid=Decimal("100000"))
+    farm = SubMarket.objects.get(market="agri", code="farm")
+    SubMarketRule.objects.create(market="agri", kind="address_keyword", value="Xin", sub_market=farm, priority=0)
+    SubMarketRule.objects.create(market="agri", kind="address_keyword", value="路", sub_market=farm, priority=1)
     path = tmp_path / "reg.csv"
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADER_ZH)
         writer.writerows(CustomerFile(seed=31, org_codes=["B1", "B2"]).rows(400))
-    assert customers_import(acting_user=None, path=path, workers=0).created == 400
+        synth = Synth(41)
+        for number, text in enumerate(["兴隆镇Xin村", "兴隆镇xin村", "兴隆镇XIN村", "", "100%农场", "红星农场_路"]):
+            cells = {"客户类型": "农户", "客户名称": f"王{'一二三四五六'[number]}", "证件号码": synth.resident_id(),
+                     "所属机构": "B1", "地址": text, "存款余额": str(20000 * number)}
+            writer.writerow([cells.get(header, "") for header in HEADER_ZH])
+    assert customers_import(acting_user=None, path=path, workers=workers).created == 406
     columns = ("id_number", "tier", "sub_market", "is_deposit_customer", "is_loan_customer", "is_intermediary_customer")
     imported = sorted(Customer.objects.values_list(*columns))
     assert len({row[1] for row in imported}) == 3 and len({row[2] for row in imported}) > 3
+    assert Customer.objects.get(address="兴隆镇Xin村").sub_market == "farm"
     segments_recompute(acting_user=None)
     assert sorted(Customer.objects.values_list(*columns)) == imported
 

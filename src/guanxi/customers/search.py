@@ -142,17 +142,6 @@ def fts_text(tokens: Collection[str]) -> str:
         return " ".join(map(terms.__getitem__, tokens))
 
 
-def array_text(tokens: Collection[str]) -> str:
-    """A customer's tokens as a PostgreSQL array literal (text[]), each element quoted: a bulk import
-    sends it in the customer's row and the database unnests it into `NameToken` rows."""
-    if not tokens:
-        return "{}"
-    joined = "".join(tokens)
-    if "\\" in joined or '"' in joined:  # (rare) escaped one by one: a backslash or a quote in a name
-        return "{" + ",".join(['"' + token.replace("\\", "\\\\").replace('"', '\\"') + '"' for token in tokens]) + "}"
-    return '{"' + '","'.join(tokens) + '"}'  # quoted all at once: a bulk import's hot path
-
-
 def fts_token(term: str) -> str:
     """The token an FTS5 term stands for (the inverse of `fts_term`)."""
     return bytes.fromhex(term).decode("utf-32-be")

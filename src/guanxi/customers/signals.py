@@ -21,6 +21,11 @@ customers_bulk_updated = Signal()
 # compute derived columns in that statement instead of updating the rows after it.
 customer_insert_columns = Signal()
 
+# Sent by an import about to write new customers' rows itself (PostgreSQL's COPY), with `columns`: the names
+# of the values it has for each row, in order. A receiver may return (derived columns, a function of one
+# row's values in that order giving theirs): picklable, as the import's worker processes call it.
+customer_insert_values = Signal()
+
 # Sent once at the end of a balance-feed import that wrote something (not a dry run), with
 # `run`, `acting_user` and `as_of_dates` (the sorted feed dates loaded); segmentation recomputes.
 balances_imported = Signal()

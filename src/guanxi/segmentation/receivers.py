@@ -6,6 +6,7 @@ from django.dispatch import receiver
 from guanxi.customers.signals import (
     balances_imported,
     customer_insert_columns,
+    customer_insert_values,
     customer_registered,
     customers_bulk_registered,
     customers_bulk_updated,
@@ -40,6 +41,15 @@ def segment_inserted_customers(sender, **kwargs):
     from guanxi.segmentation.services import insert_columns_sql
 
     return insert_columns_sql()
+
+
+@receiver(customer_insert_values)
+def segment_copied_customers(sender, columns, **kwargs):
+    """The same for new customers an import writes with COPY: their segments computed as it prepares their rows."""
+    from guanxi.segmentation.services import new_customer_segments
+
+    segments = new_customer_segments(columns)
+    return list(segments.columns), segments
 
 
 @receiver(customers_bulk_registered)

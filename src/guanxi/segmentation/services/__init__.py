@@ -168,6 +168,92 @@ def insert_columns_sql() -> tuple[list[str], str, list[Any], str]:
     return columns, expressions, [*sub_params, f"%;{DEPOSIT_CODE};%", f"%;{LOAN_CODE};%"], join
 
 
+class NewCustomerSegments:
+    """The segment columns of a new customer, computed in Python exactly as `insert_columns_sql` computes them.
+
+    For an import that writes new customers with COPY (PostgreSQL), in its worker processes: it
+    pickles (plain data only). Called with one customer's values in the order of the `columns`
+    it was made for; returns (tier, sub-market, deposit, loan and intermediary customer) for a
+    customer holding no product codes, as every registration does. The rules and thresholds are
+    read once, when it is made (`new_customer_segments`); `LIKE` on the address as the database
+    compares (PostgreSQL: case-sensitive; SQLite: ASCII letters in either case).
+    """
+
+    columns = ("tier", "sub_market", "is_deposit_customer", "is_loan_customer", "is_intermediary_customer")
+
+    def __init__(self, positions: tuple[int, int, int, int, int], thresholds: dict[str, tuple[int, int, int, int]],
+                 chains: dict[str, tuple[list[tuple[bool, Any]], str]], fold_case: bool):
+        self.positions = positions  # of market, industry, address, deposit balance, loan balance
+        self.thresholds = thresholds  # line -> (deposit high, loan high, deposit mid, loan mid), fen
+        # line -> ([(industry run?, {section: code} or [(keyword, code)]), …] in priority order, default code)
+        self.chains = chains
+        self.fold_case = fold_case
+
+    def sub_market(self, market: str, industry: str | None, address: str | None) -> str:
+        chain = self.chains.get(market)
+        if chain is None:
+            return ""
+        runs, default = chain
+        for industry_run, rules in runs:
+            if industry_run:
+                if industry is not None:  # (NULL matches no WHEN; '' matches a rule of '' as in SQL)
+                    code = rules.get(industry[:1])
+                    if code is not None:
+                        return code
+            elif address is not None:
+                text = address.translate(_ASCII_LOWER) if self.fold_case else address
+                for keyword, code in rules:
+                    if keyword in text:
+                        return code
+        return default
+
+    def __call__(self, values) -> tuple[str, str, bool, bool, bool]:
+        m, i, a, d, lo = self.positions
+        market, deposit, loan = values[m], values[d], values[lo]
+        deposit_high, loan_high, deposit_mid, loan_mid = self.thresholds[market]
+        if deposit >= deposit_high or loan >= loan_high:
+            tier = "high"
+        elif deposit >= deposit_mid or loan >= loan_mid:
+            tier = "mid"
+        else:
+            tier = "general"
+        return tier, self.sub_market(market, values[i], values[a]), deposit > 0, loan > 0, False
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def new_customer_segments(columns: Sequence[str]) -> NewCustomerSegments:
+    """`NewCustomerSegments` for customers' values given in the order of `columns` (which name at least
+    market, industry, address, deposit_balance and loan_balance), with the rules and thresholds of now."""
+    thresholds_table = TierThreshold._meta.db_table
+    for market in MarketLine.values:
+        TierThreshold.objects.get_or_create(market=market)
+    with connection.cursor() as cursor:  # the amounts as stored: integer fen
+        cursor.execute(f"SELECT market, deposit_high, loan_high, deposit_mid, loan_mid FROM {thresholds_table}")  # noqa: S608
+        thresholds = {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+    fold_case = connection.vendor == "sqlite"
+    chains = {}
+    for market in MarketLine.values:
+        rules = SubMarketRule.objects.filter(market=market).select_related("sub_market").order_by("priority", "id")
+        default = (SubMarket.objects.filter(market=market, is_default=True).values_list("code", flat=True).first()
+                   or "")
+        runs: list[tuple[bool, Any]] = []
+        for rule in rules:
+            industry = rule.kind == RuleKind.INDUSTRY_SECTION
+            if not (runs and runs[-1][0] == industry):
+                runs.append((industry, {} if industry else []))
+            if industry:
+                runs[-1][1].setdefault(rule.value.upper(), rule.sub_market.code)  # the first WHEN that matches
+            else:
+                keyword = rule.value.translate(_ASCII_LOWER) if fold_case else rule.value
+                runs[-1][1].append((keyword, rule.sub_market.code))
+        chains[market] = (runs, default)
+    positions = tuple(list(columns).index(name)
+                      for name in ("market", "industry", "address", "deposit_balance", "loan_balance"))
+    return NewCustomerSegments(positions, thresholds, chains, fold_case)
+
+
 def _id_conditions(customer_ids: Sequence[int]) -> Iterator[tuple[str, list[Any]]]:
     """SQL conditions on `c.id` that together select these ids: one BETWEEN for a range of
     consecutive ids (an import batch), one text parameter split by the database for a long list
