@@ -217,3 +217,31 @@ def test_a_name_search_on_postgresql_walks_the_byte_ordered_token_index(people):
             cursor.execute("RESET enable_seqscan")
     assert "customers_nametoken_pkey" in plan, plan
     assert found("张") == {"张三", "张三丰", "李张"} and found("张三") == {"张三", "张三丰"}
+
+
+def test_customer_and_id_numbers_are_found_by_their_start_through_their_unique_index_alone(people):
+    """PostgreSQL keeps customer and ID numbers in collation "C": their unique indexes serve a prefix search
+    (the search box's customer number, the duplicates page's ID bodies) and no second index costs every write."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite compares bytes already")
+    someone = people["张三"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT column_name, collation_name FROM information_schema.columns "
+                       "WHERE table_name = 'customers_customer' AND column_name IN ('id_number', 'customer_no')")
+        assert dict(cursor.fetchall()) == {"id_number": "C", "customer_no": "C"}
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'customers_customer' "
+                       "AND (indexdef LIKE '%(id_number%' OR indexdef LIKE '%(customer_no%')")
+        assert sorted(row[0] for row in cursor.fetchall()) == ["customers_customer_customer_no_key",
+                                                               "customers_customer_id_number_key"]
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            by_number = Customer.objects.search(someone.customer_no[:-1])
+            by_id = Customer.objects.filter(id_number__startswith=someone.id_number[:14])
+            plans = by_number.explain(), by_id.explain()
+        finally:
+            cursor.execute("RESET enable_seqscan")
+    assert "customers_customer_customer_no_key" in plans[0], plans[0]
+    assert "customers_customer_id_number_key" in plans[1], plans[1]
+    assert someone in by_number and list(by_id) == [someone]

@@ -87,7 +87,7 @@ class CustomerQuerySet(models.QuerySet):
 
         SQLite: a range on the column's index (its LIKE ignores case, so it cannot use the index).
         PostgreSQL: LIKE 'prefix%', which the column's pattern index (varchar_pattern_ops, in Meta.indexes)
-        serves whatever the database's collation. A range ending in \x7f is right only under the C
+        serves whatever the database's collation (the customer number's unique index, in collation "C"). A range ending in \x7f is right only under the C
         collation: under zh_CN or en_US the \x7f is ignored, and 'zhangsan' sorts after 'zhang\x7f'.
         """
         if connections[self.db].vendor == "postgresql":
@@ -143,6 +143,7 @@ class Customer(models.Model):
     are yuan stored as fen. Written only by `customers.services`.
     """
 
+    # customer_no and id_number: collation "C" on PostgreSQL (migration 0016: their unique indexes serve prefixes).
     customer_no = models.CharField(_("customer number"), max_length=20, unique=True, editable=False)
     customer_type = models.CharField(_("customer type"), max_length=10, choices=CustomerType.choices)
     # No index on the name itself: a name is found through its search tokens (`customers.search`).
