@@ -61,3 +61,21 @@ def test_mask_value_leaves_other_fields_unchanged():
 
 def test_mask_value_leaves_none_unchanged():
     assert mask_value("phone", None) is None
+
+
+def test_postgresqls_mask_is_the_same_as_pythons(db):
+    """Set-based writes on PostgreSQL mask in SQL: every length, multi-byte characters, NULL, the same text."""
+    import pytest
+    from django.db import connection
+
+    from guanxi.core.masking import mask_sql
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite calls mask_value itself")
+    values = ["", "1", "12", "123", "1234567", "12345678", "123456789", "13812345678", "231102199001011234",
+              "91350100M000100Y43", "王小明的电话号码", "ab\\c\"d'e\tf", None]
+    with connection.cursor() as cursor:
+        for field in sorted(SENSITIVE_FIELDS):
+            cursor.execute(f"SELECT {mask_sql(field, 'v')} FROM unnest(%s::text[]) WITH ORDINALITY AS t(v, n) "
+                           "ORDER BY n", [values])
+            assert [row[0] for row in cursor.fetchall()] == [mask_value(field, value) for value in values], field

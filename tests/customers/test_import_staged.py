@@ -406,8 +406,9 @@ def test_a_big_update_keeps_the_indexes_a_big_load_of_new_customers_drops_them(t
 
 
 def test_an_update_writes_the_same_audit_entries_on_either_path(tmp_path, transactional_db, bank):
-    """The staged path compares and audits an update in SQL, the general path in Python: the same change sets,
-    to the byte (masked phones, amounts to the fen, escapes, a value emptied), and the same customers after."""
+    """The staged path (SQLite) and the set-based update (PostgreSQL) compare and audit an update in SQL, the
+    general path in Python: the same change sets, to the byte (masked phones, amounts to the fen, escapes, a value
+    emptied), and the same customers after."""
     header = [*HEADER_ZH, "非财务信息", "电子邮箱"]
     rows = [[*row, "", ""] for row in CustomerFile(seed=915, org_codes=["B1"]).rows(90)]
     at = {name: header.index(name) for name in ("客户名称", "手机号码", "地址", "存款余额", "年收入", "家庭人口",
@@ -439,6 +440,7 @@ def test_an_update_writes_the_same_audit_entries_on_either_path(tmp_path, transa
         staged_before = len(calls)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(importing._Writer, "write_staged", counting)
+            patch.setattr(importing._Writer, "set_based_updates", workers > 0)
             outcome = importing.customers_import(acting_user=bank.hank, path=_write_rows(tmp_path / "up.csv", header,
                                                                                        changed), workers=workers)
         assert (len(calls) - staged_before > 0) == (workers > 0 and connection.vendor == "sqlite")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MASK_CHAR", "SENSITIVE_FIELDS", "mask_id_number", "mask_phone", "mask_value"]
+__all__ = ["MASK_CHAR", "SENSITIVE_FIELDS", "mask_id_number", "mask_phone", "mask_sql", "mask_value"]
 
 MASK_CHAR = "*"
 
@@ -34,6 +34,10 @@ def _mask(text: str, keep_start: int, keep_end: int) -> str:
     return text[:keep_start] + MASK_CHAR * (length - keep_start - keep_end) + text[-keep_end:]
 
 
+# The characters each sensitive field keeps at its start and end (`_mask`).
+_KEEP = {"id_number": (4, 4), "phone": (3, 4)}
+
+
 def mask_id_number(value: str | None) -> str:
     """Mask an ID number or credit code, keeping the first 4 and last 4 characters.
 
@@ -42,7 +46,7 @@ def mask_id_number(value: str | None) -> str:
     """
     if value is None:
         return ""
-    return _mask(str(value), 4, 4)
+    return _mask(str(value), *_KEEP["id_number"])
 
 
 def mask_phone(value: str | None) -> str:
@@ -53,7 +57,7 @@ def mask_phone(value: str | None) -> str:
     """
     if value is None:
         return ""
-    return _mask(str(value), 3, 4)
+    return _mask(str(value), *_KEEP["phone"])
 
 
 def mask_value(field_name: str, value: Any) -> Any:
@@ -68,3 +72,14 @@ def mask_value(field_name: str, value: Any) -> Any:
     if field_name == "phone":
         return mask_phone(value)
     return value
+
+
+def mask_sql(field_name: str, expression: str) -> str:
+    """:func:`mask_value` of a sensitive field as a PostgreSQL expression over `expression` (text; NULL stays
+    NULL), for set-based writes of audit entries (SQLite registers `mask_value` itself instead)."""
+    keep_start, keep_end = _KEEP[field_name]
+    length = f"char_length({expression})"
+    return (f"CASE WHEN {length} > {keep_start + keep_end} THEN left({expression}, {keep_start}) || "
+            f"repeat('{MASK_CHAR}', {length} - {keep_start + keep_end}) || right({expression}, {keep_end}) "
+            f"WHEN {length} > 2 THEN repeat('{MASK_CHAR}', {length} - 2) || right({expression}, 2) "
+            f"ELSE repeat('{MASK_CHAR}', {length}) END")
