@@ -16,34 +16,36 @@ from django.db import migrations
 COLUMNS = ("id_number", "customer_no")
 
 
-def forwards(apps, schema_editor):
+def _collate(apps, schema_editor, collation: str):
+    """Set both columns' collation (PostgreSQL); returns the historical model (None elsewhere)."""
     connection = schema_editor.connection
     if connection.vendor != "postgresql":
-        return
+        return None
     customer = apps.get_model("customers", "Customer")
     table = customer._meta.db_table
-    with connection.cursor() as cursor:
+    alterations = ", ".join(f'ALTER COLUMN "{column}" TYPE {customer._meta.get_field(column).db_type(connection)} '
+                            f'COLLATE "{collation}"' for column in COLUMNS)
+    schema_editor.execute(f'ALTER TABLE "{table}" {alterations}')
+    return customer
+
+
+def forwards(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:  # the pattern indexes go first (not rebuilt for nothing)
         for column in COLUMNS:
             cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s",
-                           [table, f"%({column} varchar_pattern_ops)%"])
+                           ["customers_customer", f"%({column} varchar_pattern_ops)%"])
             for (name,) in cursor.fetchall():
                 schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
-    alterations = ", ".join(f'ALTER COLUMN "{column}" TYPE {customer._meta.get_field(column).db_type(connection)} '
-                            'COLLATE "C"' for column in COLUMNS)
-    schema_editor.execute(f'ALTER TABLE "{table}" {alterations}')
+    _collate(apps, schema_editor, "C")
 
 
 def backwards(apps, schema_editor):
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql":
-        return
-    customer = apps.get_model("customers", "Customer")
-    table = customer._meta.db_table
-    alterations = ", ".join(f'ALTER COLUMN "{column}" TYPE {customer._meta.get_field(column).db_type(connection)} '
-                            'COLLATE "default"' for column in COLUMNS)
-    schema_editor.execute(f'ALTER TABLE "{table}" {alterations}')
-    for column in COLUMNS:
-        schema_editor.execute(schema_editor._create_like_index_sql(customer, customer._meta.get_field(column)))
+    customer = _collate(apps, schema_editor, "default")
+    if customer is not None:
+        for column in COLUMNS:
+            schema_editor.execute(schema_editor._create_like_index_sql(customer, customer._meta.get_field(column)))
 
 
 class Migration(migrations.Migration):
