@@ -742,6 +742,7 @@ def _audit_value_postgres(column: str, value: str) -> str:
 _CHANGED_BITS = " | ".join(f"((c.{column} IS NOT k.{column}) << {index})" for index, column in enumerate(COLUMNS))
 _CHANGED_BITS_POSTGRES = " | ".join(f"((c.{column} IS DISTINCT FROM k.{column})::int << {index})"
                                    for index, column in enumerate(COLUMNS))
+assert len(COLUMNS) < 31, "the change bits are a PostgreSQL integer (`_Writer._update_copied`)"
 
 
 @functools.lru_cache(maxsize=1024)
