@@ -1042,6 +1042,7 @@ def _prepare_rows(raws: list[list[str]], ctx: _RowContext, *, writer: bool = Fal
     prepared: list[tuple | str] = []
     audit_texts = _creation_audit_texts(ordered, count)
     copy = writer and not uses_fts()
+    fts = writer and not copy  # SQLite: a row's tokens as `_for_writer` writes them, once per distinct name
     copy_texts = _copy_texts(ordered, count) if copy else None
     derived_texts: dict[tuple, str] = {}
     for index, (values, flags) in enumerate(zip(zip(*ordered, strict=True), zip(*given_flags, strict=True), strict=True)):
@@ -1055,13 +1056,14 @@ def _prepare_rows(raws: list[list[str]], ctx: _RowContext, *, writer: bool = Fal
         name = values[1]
         tokens = tokens_of.get(name)
         if tokens is None:
-            tokens = tokens_of[name] = _tokens_copy_text(name_tokens(name)) if copy else name_tokens(name)
+            tokens = name_tokens(name)
+            tokens = tokens_of[name] = _tokens_copy_text(tokens) if copy else fts_text(tokens) if fts else tokens
         if copy:  # `_for_writer`'s PostgreSQL form, its values' text already written
             prepared.append((values[2], name, columns_set, None, _copy_text(audit_texts[index]), copy_texts[index],
                              _derived_text(values, ctx.derivers, derived_texts), tokens))
             continue
-        row = (values[2], name, columns_set, list(values), audit_texts[index], tokens)
-        prepared.append(_for_writer(row, ctx) if writer else row)
+        # (on SQLite, the writer form: the tokens are their FTS5 text already, as `_for_writer` writes them)
+        prepared.append((values[2], name, columns_set, list(values), audit_texts[index], tokens))
     return prepared
 
 
