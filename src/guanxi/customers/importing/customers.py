@@ -827,13 +827,12 @@ def _in_order(given: frozenset[str]) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=1024)
 def _given_bits(text: str) -> int:
     """The columns a staged row gives (its `given` text) as bits: bit i for COLUMNS[i] (`_CHANGED_BITS`)."""
-    given = _given_columns(text)
-    return sum(1 << index for index, column in enumerate(COLUMNS) if column in given)
+    return _given_mask(_given_columns(text))
 
 
 @functools.lru_cache(maxsize=1024)
 def _given_mask(given: frozenset[str]) -> int:
-    """The columns a prepared row gives (its given set) as bits, as `_given_bits`."""
+    """The columns a prepared row gives (its given set) as bits: bit i for COLUMNS[i] (`_CHANGED_BITS`)."""
     return sum(1 << index for index, column in enumerate(COLUMNS) if column in given)
 
 

@@ -55,6 +55,27 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _rule_runs(market: str) -> tuple[list[tuple[bool, list[SubMarketRule]]], str]:
+    """A line's mapping rules in priority order, as runs of consecutive rules of one kind (industry rules?,
+    rules), and the line's default sub-market code."""
+    rules = SubMarketRule.objects.filter(market=market).select_related("sub_market").order_by("priority", "id")
+    default = SubMarket.objects.filter(market=market, is_default=True).values_list("code", flat=True).first() or ""
+    runs: list[tuple[bool, list[SubMarketRule]]] = []
+    for rule in rules:
+        industry = rule.kind == RuleKind.INDUSTRY_SECTION
+        if runs and runs[-1][0] == industry:
+            runs[-1][1].append(rule)
+        else:
+            runs.append((industry, [rule]))
+    return runs, default
+
+
+def _thresholds_ensure() -> None:
+    """Every line has its thresholds row (the defaults until someone sets them)."""
+    for market in MarketLine.values:
+        TierThreshold.objects.get_or_create(market=market)
+
+
 def sub_market_sql(market: str) -> tuple[str, list[Any]]:
     """The CASE expression (over `c.industry` / `c.address`) giving a customer's sub-market code.
 
@@ -63,15 +84,7 @@ def sub_market_sql(market: str) -> tuple[str, list[Any]]:
     per rule (this expression runs for every row of a recompute or a bulk import); the rest of
     the chain is its ELSE.
     """
-    rules = SubMarketRule.objects.filter(market=market).select_related("sub_market").order_by("priority", "id")
-    default = SubMarket.objects.filter(market=market, is_default=True).values_list("code", flat=True).first() or ""
-    runs: list[tuple[bool, list[SubMarketRule]]] = []  # (industry rules?, rules), in order
-    for rule in rules:
-        industry = rule.kind == RuleKind.INDUSTRY_SECTION
-        if runs and runs[-1][0] == industry:
-            runs[-1][1].append(rule)
-        else:
-            runs.append((industry, [rule]))
+    runs, default = _rule_runs(market)
     sql, params = "%s", [default]
     for industry, run in reversed(runs):
         whens = " ".join(["WHEN %s THEN %s" if industry else "WHEN c.address LIKE %s ESCAPE '\\' THEN %s"] * len(run))
@@ -159,8 +172,7 @@ def insert_columns_sql() -> tuple[list[str], str, list[Any], str]:
     the recompute (`recompute_statements`), so a customer created this way is segmented
     exactly as `segments_recompute` would segment it, without writing its row twice.
     """
-    for market in MarketLine.values:
-        TierThreshold.objects.get_or_create(market=market)
+    _thresholds_ensure()
     sub_sql, sub_params = sub_markets_sql(list(MarketLine.values))
     columns = ["tier", "sub_market", "is_deposit_customer", "is_loan_customer", "is_intermediary_customer"]
     expressions = f"{TIER_SQL}, {sub_sql}, {DEPOSIT_SQL}, {LOAN_SQL}, {INTERMEDIARY_SQL}"
@@ -227,28 +239,22 @@ def new_customer_segments(columns: Sequence[str]) -> NewCustomerSegments:
     """`NewCustomerSegments` for customers' values given in the order of `columns` (which name at least
     market, industry, address, deposit_balance and loan_balance), with the rules and thresholds of now."""
     thresholds_table = TierThreshold._meta.db_table
-    for market in MarketLine.values:
-        TierThreshold.objects.get_or_create(market=market)
+    _thresholds_ensure()
     with connection.cursor() as cursor:  # the amounts as stored: integer fen
         cursor.execute(f"SELECT market, deposit_high, loan_high, deposit_mid, loan_mid FROM {thresholds_table}")  # noqa: S608
         thresholds = {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
     fold_case = connection.vendor == "sqlite"
     chains = {}
     for market in MarketLine.values:
-        rules = SubMarketRule.objects.filter(market=market).select_related("sub_market").order_by("priority", "id")
-        default = (SubMarket.objects.filter(market=market, is_default=True).values_list("code", flat=True).first()
-                   or "")
-        runs: list[tuple[bool, Any]] = []
-        for rule in rules:
-            industry = rule.kind == RuleKind.INDUSTRY_SECTION
-            if not (runs and runs[-1][0] == industry):
-                runs.append((industry, {} if industry else []))
-            if industry:
-                runs[-1][1].setdefault(rule.value.upper(), rule.sub_market.code)  # the first WHEN that matches
+        runs, default = _rule_runs(market)
+        chain: list[tuple[bool, Any]] = []
+        for industry, run in runs:
+            if industry:  # (reversed: the first WHEN that matches wins)
+                chain.append((True, {rule.value.upper(): rule.sub_market.code for rule in reversed(run)}))
             else:
-                keyword = rule.value.translate(_ASCII_LOWER) if fold_case else rule.value
-                runs[-1][1].append((keyword, rule.sub_market.code))
-        chains[market] = (runs, default)
+                chain.append((False, [(rule.value.translate(_ASCII_LOWER) if fold_case else rule.value,
+                                       rule.sub_market.code) for rule in run]))
+        chains[market] = (chain, default)
     positions = tuple(list(columns).index(name)
                       for name in ("market", "industry", "address", "deposit_balance", "loan_balance"))
     return NewCustomerSegments(positions, thresholds, chains, fold_case)
@@ -279,8 +285,7 @@ def _thresholds_lock() -> None:
     Two recomputes at once (a feed and the nightly job) would otherwise both see the old tiers
     and write each move twice.
     """
-    for market in MarketLine.values:
-        TierThreshold.objects.get_or_create(market=market)
+    _thresholds_ensure()
     list(TierThreshold.objects.select_for_update().order_by("market").values_list("pk", flat=True))
 
 
