@@ -126,3 +126,100 @@ def test_the_log_pages_action_filter_walks_the_one_action_index(bank, customers)
             plans = [whole.explain()]
     assert all("core_audit_action" in plan for plan in plans), plans
     assert [entry.object_repr for entry in whole] == [entry.object_repr for entry in by_start] != []
+
+
+def _row_of(page: str, text: str) -> str:
+    """The table row of the log page that holds `text`."""
+    rows = [row for row in page.split("<tbody>", 1)[1].split("<tr>") if text in row]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def test_the_auditor_reads_actions_fields_and_values_in_the_banks_language(client, login, bank, customers):
+    customer = customers.alice_person
+    assert customer.status == "existing" and customer.address == ""
+    services.customer_update(acting_user=bank.alice, customer=customer,
+                             data={"address": "城关镇红旗村3组", "phone": "139 0000 1111", "status": "prospect"})
+    services.customer_reveal(acting_user=bank.alice, customer=customers.alice_person, field="id_number")
+    login(bank.audrey)
+    page = client.get("/audit/").content.decode()
+    update = _row_of(page, "修改客户信息")
+    assert "<b>地址</b>: — → 城关镇红旗村3组" in update
+    assert "<b>手机号码</b>: " in update and "139****1111" in update  # still masked as written
+    assert "<b>状态</b>: 存量 → 目标客户" in update  # choice codes by their labels
+    for code in ("customer.update", "address", "prospect", "existing"):  # codes only in the title
+        assert f">{code}<" not in update and f": {code}" not in update
+    assert 'title="customer.update"' in update
+    reveal = _row_of(page, "查看完整信息")
+    assert "查看完整信息（证件号码）" in reveal
+
+
+def test_an_entry_whose_values_are_not_pairs_reads_as_written(client, login, bank, customers):
+    from guanxi.core import audit
+
+    audit.record(actor=bank.alice, action="customer.export", object_type="customers.customer",
+                 object_repr="export", changes={"rows": 12, "format": "xlsx", "unmasked": False,
+                                                "filters": {"status": "existing", "market": None}})
+    login(bank.audrey)
+    row = _row_of(client.get("/audit/").content.decode(), "导出客户信息")
+    assert "<b>行数</b>: 12" in row
+    assert "<b>格式</b>: xlsx" in row  # a word, not its letters joined by arrows
+    assert "<b>未脱敏</b>: 否" in row
+    assert "<b>筛选条件</b>: 状态: 存量; 市场条线: —" in row
+
+
+def test_the_action_filter_lists_every_action_by_name_and_keeps_an_unknown_one(client, login, bank, customers):
+    services.customer_reveal(acting_user=bank.alice, customer=customers.alice_person, field="phone")
+    services.customer_update(acting_user=bank.alice, customer=customers.alice_person, data={"address": "新地址"})
+    login(bank.audrey)
+    page = client.get("/audit/", {"action": "customer.reveal"}).content.decode()
+    assert '<option value="customer.reveal" selected>查看完整信息</option>' in page
+    assert '<option value="segments.recompute">重新计算细分市场与客户分层</option>' in page
+    assert "新地址" not in page and "查看完整信息（手机号码）" in page
+    page = client.get("/audit/", {"action": "customer.upd"}).content.decode()
+    assert '<option value="customer.upd" selected>customer.upd</option>' in page
+    assert "新地址" in page
+
+
+def test_a_date_that_is_not_one_is_said_not_failed_on(client, login, bank, customers):
+    services.customer_reveal(acting_user=bank.alice, customer=customers.alice_person, field="phone")
+    login(bank.audrey)
+    response = client.get("/audit/", {"date_from": "2026-02-30", "date_to": "yesterday"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "2026-02-30 不是日期（YYYY-MM-DD），未按此筛选。" in page
+    assert "yesterday 不是日期" in page
+    assert "查看完整信息（手机号码）" in page  # the other filters still apply: nothing dropped
+
+
+def test_every_action_the_code_writes_has_a_name_in_the_banks_language():
+    """A new audited operation needs a label in its app's `audit_actions` (and the catalogue) before the
+    auditor can read it: every action code written anywhere in the code is named."""
+    import re
+    from pathlib import Path
+
+    from django.apps import apps
+    from django.utils import translation
+
+    import guanxi
+    from guanxi.core import audit_display
+    from guanxi.credit.approvals import DECISIONS
+
+    written = set()
+    for path in Path(guanxi.__file__).parent.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "action" in line or "INSERT INTO" in line or "SELECT %s, %s, %s" in line:
+                written.update(re.findall(r"""["']([a-z_]+(?:\.[a-z_]+)+)["']""", line))
+    models = {model._meta.label_lower for model in apps.get_models()}
+    written -= models | {"segmentation.tierchange", "segmentation.territory", "relationships.assignment"}
+    written |= {f"approval.{decision}" for decision in DECISIONS}
+    assert {"customer.update", "customer.create", "user.role_change", "approval.return"} <= written
+    labels = audit_display.action_labels()
+    assert sorted(written - set(labels)) == []
+    with translation.override("en"):
+        english = {code: str(label) for code, label in labels.items()}
+    with translation.override("zh-hans"):
+        untranslated = [code for code, label in labels.items() if str(label) == english[code]]
+    assert untranslated == []

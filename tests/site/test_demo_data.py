@@ -40,3 +40,29 @@ def test_the_demo_bank_has_care_plans_and_visit_tasks():
     assert any(plan.tiers == ["high"] for plan in CarePlan.objects.filter(occasion="birthday"))
     tasks = FollowUp.objects.filter(completed_at__isnull=True)
     assert tasks.exists()
+
+
+def test_the_auditor_reads_the_demo_banks_whole_log_without_a_code(client):
+    """Every entry the demo bank writes (some fifty kinds of operation across the apps) reads in the bank's
+    language on the audit log page: the action, what changed and the coded values (tiers, market lines,
+    guarantee classes, run states), where the log itself keeps the codes."""
+    import re
+
+    from guanxi.core import audit_display
+    from guanxi.core.models import AuditEntry, User
+
+    load_demo(customers=300)
+    entries = list(AuditEntry.objects.all())
+    assert len({entry.action for entry in entries}) >= 20
+    raw = re.compile(r"\b[a-z]+(?:_[a-z]+)*\b")  # a code: lower-case ASCII words (`without_owner`, `unsecured`)
+    for entry in entries:
+        label = audit_display.action_label(entry.action)
+        assert not raw.fullmatch(label.replace(".", "_")), entry.action
+        for line in audit_display.changes(entry.object_type, entry.changes):
+            assert not raw.fullmatch(line.label), (entry.action, line)
+            values = re.sub(r"\{[a-z_]+\}", "", line.text)  # a care message's placeholders stay as written
+            assert not raw.search(values) or line.label in {"用户名", "委员", "默认负责人", "管户客户经理"}, \
+                (entry.action, line)
+    client.force_login(User.objects.get(username="auditor"))
+    page = client.get("/audit/", {"action": "care_plan.save"}).content.decode()
+    assert "<b>客户层级</b>: — → 高端" in page and "<b>条线</b>: — → 个人" in page

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.shortcuts import render
+from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
 
+from guanxi.core import audit_display
 from guanxi.core.models import AuditEntry
 from guanxi.customers.models import Customer, CustomerStatus
 
@@ -42,12 +46,24 @@ def audit_log(request):
         entries = entries.filter(action__startswith=filters["action"])
     if filters["object_id"]:
         entries = entries.filter(object_id=filters["object_id"])
-    if filters["date_from"]:
-        entries = entries.filter(created_at__date__gte=filters["date_from"])
-    if filters["date_to"]:
-        entries = entries.filter(created_at__date__lte=filters["date_to"])
+    for key, lookup in (("date_from", "created_at__date__gte"), ("date_to", "created_at__date__lte")):
+        try:
+            day = parse_date(filters[key]) if filters[key] else None
+        except ValueError:  # well formed but no such day (2026-02-30)
+            day = None
+        if day is not None:
+            entries = entries.filter(**{lookup: day})
+        elif filters[key]:
+            messages.error(request, _("%(value)s is not a date (YYYY-MM-DD); the filter was not applied.")
+                           % {"value": filters[key]})
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    return render(request, "core/audit_log.html", {"page": page, "filters": filters})
+    for entry in page:  # the codes the log stores, in the reader's language (`core.audit_display`)
+        entry.action_label = audit_display.action_label(entry.action)
+        entry.object_type_label = audit_display.object_type_label(entry.object_type)
+        entry.change_lines = audit_display.changes(entry.object_type, entry.changes)
+    actions = [(code, str(label)) for code, label in audit_display.action_labels().items()]
+    return render(request, "core/audit_log.html", {"page": page, "filters": filters, "actions": actions,
+                                                   "action_codes": {code for code, _label in actions}})
 
 
 def _secadmin_only(request) -> None:

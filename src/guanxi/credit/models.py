@@ -227,7 +227,7 @@ class RatingRun(models.Model):
         verbose_name_plural = _("rating runs")
 
     def __str__(self) -> str:
-        return f"{self.started_at:%Y-%m-%d %H:%M} {self.state}"
+        return f"{self.started_at:%Y-%m-%d %H:%M} {self.get_state_display()}"
 
 
 class AssessmentStatus(models.TextChoices):
@@ -361,7 +361,7 @@ class GradeOverride(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.assessment_id} {self.from_grade}→{self.to_grade} ({self.status})"
+        return f"{self.assessment_id} {self.from_grade}→{self.to_grade} ({self.get_status_display()})"
 
 
 # --- credit lines --------------------------------------------------------------------------------

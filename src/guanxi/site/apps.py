@@ -8,3 +8,7 @@ class SiteConfig(AppConfig):
     name = "guanxi.site"
     label = "guanxi_site"
     verbose_name = _("Site")
+    # What the audit log page calls this app's actions (`core.audit_display`).
+    audit_actions = {
+        "demo.load": _("load the demo bank"),
+    }
