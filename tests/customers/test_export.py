@@ -21,7 +21,7 @@ from tests.factories import CustomerFactory
 
 BOM = b"\xef\xbb\xbf"
 HEADERS_ZH = ["客户号", "客户类型", "客户名称", "证件号码", "手机号码", "所属机构", "行业", "地址", "存款余额", "贷款余额",
-              "年收入", "总资产", "总负债", "家庭人口", "担保方式", "客户状态", "维护责任人"]
+              "年收入", "总资产", "总负债", "家庭人口", "担保方式", "客户状态", "维护责任人", "电子邮箱", "非财务信息"]
 
 
 def export(user, fmt="csv", **options):
@@ -54,7 +54,7 @@ def rich(bank):
         org_unit=bank.b1, owner=bank.alice, customer_type="farmer", status="prospect", address="城关镇红旗村3组",
         industry="A0111", deposit_balance=Decimal("1234567.89"), loan_balance=Decimal("50000.00"),
         annual_income=Decimal("120000.50"), total_assets=Decimal("800000.00"), total_liabilities=Decimal("50000.00"),
-        household_size=4, guarantee_type="mortgage",
+        household_size=4, guarantee_type="mortgage", email="li.hua@example.cn", notes="种植大户，有农机两台",
     )
 
 
@@ -90,6 +90,21 @@ def test_the_columns_are_the_registration_vocabulary_with_chinese_labels(bank, c
     row = next(row for row in rows if row["客户号"] == rich.customer_no)
     assert (row["客户类型"], row["客户状态"], row["担保方式"]) == ("农户", "目标", "抵押")
     assert row["所属机构"] == "B1" and row["存款余额"] == "1234567.89" and row["家庭人口"] == "4"
+    assert (row["电子邮箱"], row["非财务信息"]) == ("li.hua@example.cn", "种植大户，有农机两台")
+
+
+def test_an_export_imported_again_over_emptied_customers_restores_email_and_notes(bank, rich, tmp_path):
+    """What the registration import takes, the export gives: a clerk's exported file is a backup of it."""
+    from guanxi.customers.importing.customers import customers_import
+    from guanxi.customers.models import Customer
+
+    path = tmp_path / "export.csv"
+    path.write_bytes(export(bank.audrey, unmasked=True, filters={"search": rich.customer_no})[1])
+    Customer.objects.filter(pk=rich.pk).update(email="", notes="")
+    outcome = customers_import(acting_user=None, path=path)
+    assert (outcome.updated, outcome.rejected, outcome.unknown_columns) == (1, 0, [])
+    rich.refresh_from_db()
+    assert (rich.email, rich.notes) == ("li.hua@example.cn", "种植大户，有农机两台")
 
 
 def test_the_english_export_has_the_api_names_and_codes(bank, customers, rich):
@@ -208,7 +223,8 @@ def test_an_unmasked_english_row_round_trips_through_the_validator(bank, rich):
     cleaned = clean_customer_input({field: value for field, value in row.items() if field in FIELDS})
     assert_matches(cleaned, rich)
     assert set(cleaned) >= {"customer_type", "name", "id_number", "phone", "org_unit", "status", "address",
-                            "industry", "annual_income", "household_size", "guarantee_type", "deposit_balance"}
+                            "industry", "annual_income", "household_size", "guarantee_type", "deposit_balance",
+                            "email", "notes"}
 
 
 @pytest.mark.parametrize("english", [True, False])

@@ -81,6 +81,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("guarantee_type", "担保方式"),
     Column("status", "客户状态"),
     Column("owner", "维护责任人"),
+    # Added after the first release: at the end, so that scripts reading columns by position keep working.
+    Column("email", "电子邮箱"),
+    Column("notes", "非财务信息"),
 )
 
 
@@ -135,6 +138,8 @@ def _rows(customers: QuerySet[Customer], *, english: bool, unmasked: bool) -> It
                 label("guarantee_type", customer.guarantee_type),
                 label("status", customer.status),
                 customer.export_owner or "",
+                customer.email,
+                customer.notes,
             ]
 
 
