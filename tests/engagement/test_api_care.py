@@ -79,3 +79,24 @@ def test_the_list_endpoints_have_a_bounded_query_count(api, bank, customers, dja
         assert api.get("/messages", limit=50).status_code == 200
     with django_assert_max_num_queries(8):
         assert api.get("/follow-ups", limit=50).status_code == 200
+
+
+def test_a_care_plan_is_deleted_through_the_api_unless_it_has_sent_messages(api, bank, customers, client):
+    from guanxi.engagement.models import CarePlan
+    from guanxi.engagement.services.care import care_plan_save
+
+    def plan(name):
+        return care_plan_save(acting_user=bank.hank, name=name, occasion="holiday", holiday="mid_autumn",
+                              channel="sms", template="{name}，中秋快乐！")
+
+    unsent, sent = plan("甲"), plan("乙")
+    Message.objects.create(customer=customers.alice_person, channel="sms", kind="care", care_plan=sent,
+                           occasion="holiday:mid_autumn:2026", recipient="13900001111", body="中秋快乐", status="sent")
+    api.login(bank.hank)
+    delete = lambda pk: client.delete(f"/api/v1/engagement/care-plans/{pk}", **api.headers)  # noqa: E731
+    assert delete(unsent.pk).status_code == 204
+    response = delete(sent.pk)
+    assert response.status_code == 422 and "请改为停用" in response.json()["detail"][0]["msg"]
+    assert list(CarePlan.objects.values_list("name", flat=True)) == ["乙"]
+    api.login(bank.alice)
+    assert delete(sent.pk).status_code == 404

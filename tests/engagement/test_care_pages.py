@@ -54,3 +54,94 @@ def test_my_tasks_page_stays_within_its_query_budget(login, bank, customers, per
     with django_assert_max_num_queries(8):
         page = client.get("/engagement/tasks/").content.decode()
     assert page.count('data-task="') == 15
+
+
+def _plan(bank, **fields):
+    from guanxi.engagement.services.care import care_plan_save
+
+    values = {"name": "中秋问候", "occasion": "holiday", "holiday": "mid_autumn", "channel": "sms", "kind": "care",
+              "template": "{name}{honorific}，中秋快乐！", "tiers": ["high"], **fields}
+    return care_plan_save(acting_user=bank.hank, **values)
+
+
+def test_a_plan_is_copied_as_a_new_switched_off_plan_leaving_the_original(login, bank):
+    original = _plan(bank, days_before=2)
+    client = login(bank.hank)
+    page = client.get(f"/engagement/care-plans/{original.pk}/").content.decode()
+    assert f'href="/engagement/care-plans/new/?copy={original.pk}"' in page and "复制为新计划" in page
+    form = client.get(f"/engagement/care-plans/new/?copy={original.pk}").content.decode()
+    assert 'value="中秋问候（副本）"' in form and "{name}{honorific}，中秋快乐！" in form
+    response = client.post(f"/engagement/care-plans/new/?copy={original.pk}", {
+        "name": "中秋问候（副本）", "occasion": "holiday", "holiday": "mid_autumn", "kind": "care", "channel": "sms",
+        "template": "{name}{honorific}，中秋快乐！明年见", "tiers": ["high"], "org_code": "B1", "days_before": "2"})
+    assert response.status_code == 302
+    copy = CarePlan.objects.exclude(pk=original.pk).get()
+    assert (copy.name, copy.active, copy.days_before, copy.tiers) == ("中秋问候（副本）", False, 2, ["high"])
+    original.refresh_from_db()
+    assert (original.name, original.active, original.template) == ("中秋问候", True, "{name}{honorific}，中秋快乐！")
+
+
+def test_a_plan_that_sent_nothing_is_deleted_after_asking_and_audited(login, bank):
+    from guanxi.core.models import AuditEntry
+
+    plan = _plan(bank)
+    client = login(bank.hank)
+    ask = client.get(f"/engagement/care-plans/{plan.pk}/delete/").content.decode()
+    assert "删除“中秋问候”？" in ask and 'id="care-plan-delete-form"' in ask
+    assert CarePlan.objects.filter(pk=plan.pk).exists()  # asking deletes nothing
+    response = client.post(f"/engagement/care-plans/{plan.pk}/delete/")
+    assert response.status_code == 302 and not CarePlan.objects.filter(pk=plan.pk).exists()
+    entry = AuditEntry.objects.get(action="care_plan.delete")
+    assert entry.actor_username == "hank" and entry.changes["name"] == ["中秋问候", None]
+    assert "关怀计划“中秋问候”已删除。" in client.get("/engagement/care-plans/").content.decode()
+
+
+def test_a_plan_that_greeted_customers_is_kept_and_the_planner_told_to_switch_it_off(login, bank, customers):
+    from guanxi.engagement.models import Message
+
+    plan = _plan(bank)
+    Message.objects.create(customer=customers.alice_person, channel="sms", kind="care", care_plan=plan,
+                           occasion="holiday:mid_autumn:2026", recipient="13900001111", body="中秋快乐", status="sent")
+    client = login(bank.hank)
+    assert "请改为停用" in client.get(f"/engagement/care-plans/{plan.pk}/delete/").content.decode()
+    response = client.post(f"/engagement/care-plans/{plan.pk}/delete/", follow=True)
+    assert CarePlan.objects.filter(pk=plan.pk).exists()
+    assert "“中秋问候”已发送过信息，不能删除" in response.content.decode()
+
+
+def test_only_the_plans_planners_may_copy_or_delete_it(login, bank):
+    plan = _plan(bank)
+    for user in (bank.alice, bank.audrey):
+        client = login(user)
+        assert client.post(f"/engagement/care-plans/{plan.pk}/delete/").status_code == 403
+        assert client.get(f"/engagement/care-plans/new/?copy={plan.pk}").status_code == 403
+    other_branch = _other_branch_head(bank)
+    client = login(other_branch)
+    assert client.post(f"/engagement/care-plans/{plan.pk}/delete/").status_code == 404
+    assert client.get(f"/engagement/care-plans/new/?copy={plan.pk}").status_code == 404
+    assert CarePlan.objects.filter(pk=plan.pk).exists()
+
+
+def _other_branch_head(bank):
+    from guanxi.core.roles import Role
+    from tests.factories import UserFactory
+
+    return UserFactory(username="hugo", role=Role.BRANCH_HEAD, org_unit=bank.b2)
+
+
+def test_the_plan_list_names_its_audience(login, bank):
+    _plan(bank, tiers=["high", "mid"])
+    page = login(bank.hank).get("/engagement/care-plans/").content.decode()
+    assert "高端、中端" in page and "high" not in page.split('id="care-plan-list"')[1]
+
+
+def test_the_plan_page_previews_todays_greetings_by_occasion_name(login, bank, person):
+    today = timezone.localdate()
+    born = today.replace(year=1980) if (today.month, today.day) != (2, 29) else today.replace(year=1980, day=28)
+    person("张伟", born=born, phone="13900001111")
+    plan = _plan(bank, occasion="birthday", holiday="", tiers=[])
+    page = login(bank.hank).get(f"/engagement/care-plans/{plan.pk}/").content.decode()
+    preview = page.split('id="care-plan-preview">')[1].split("</p>")[0]
+    expected = 1 if born == today.replace(year=1980) else 0
+    assert f"今日运行将问候 {expected} 位客户（生日）。" in preview and "今日运行将问候 0 位客户（农历生日）。" in preview
+    assert "birthday" not in preview

@@ -278,6 +278,14 @@ def care_plan_update(request, plan_id: int, payload: CarePlanIn):
     return care.care_plan_save(acting_user=request.user, plan=plan, **_plan_fields(payload))
 
 
+@router.delete("/care-plans/{int:plan_id}", response={204: None})
+def care_plan_delete(request, plan_id: int):
+    """Delete a plan that has sent no message yet (422 naming why otherwise: switch it off instead)."""
+    plan = get_object_or_404(care.care_plans_for(request.user), pk=plan_id)
+    care.care_plan_delete(acting_user=request.user, plan=plan)
+    return Status(204, None)
+
+
 class MessageOut(Schema):
     id: int
     customer_no: str

@@ -10,6 +10,7 @@ class EngagementConfig(AppConfig):
     audit_actions = {
         "interaction.log": _("log a contact"),
         "care_plan.save": _("save a care plan"),
+        "care_plan.delete": _("delete a care plan"),
         "followup.complete": _("complete a follow-up visit"),
         "followup_rule.save": _("save a follow-up rule"),
         "consent.set": _("set contact preferences"),

@@ -13,6 +13,7 @@ urlpatterns = [
     path("care-plans/", views.care_plan_list, name="care_plans"),
     path("care-plans/new/", views.care_plan_edit, name="care_plan_create"),
     path("care-plans/<int:plan_id>/", views.care_plan_edit, name="care_plan_edit"),
+    path("care-plans/<int:plan_id>/delete/", views.care_plan_delete, name="care_plan_delete"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("sms/inbound/", views.sms_inbound, name="sms_inbound"),
 ]

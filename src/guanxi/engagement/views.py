@@ -192,6 +192,10 @@ def care_plan_list(request):
     plans = care.care_plans_for(request.user).annotate(
         sent=Count("messages", filter=Q(messages__status=MessageStatus.SENT)),
         failed=Count("messages", filter=Q(messages__status=MessageStatus.FAILED)))
+    tiers, lines = dict(CustomerTier.choices), dict(MarketLine.choices)
+    for plan in plans:  # the audience by its names, not the codes the plan keeps
+        plan.tier_names = "、".join(str(tiers.get(code, code)) for code in plan.tiers)
+        plan.market_names = "、".join(str(lines.get(code, code)) for code in plan.markets)
     return render(request, "engagement/care_plans.html",
                   {"plans": plans, "can_edit": request.user.role in care.PLANNER_ROLES,
                    "placeholders": care.PLACEHOLDERS})
@@ -227,11 +231,34 @@ def care_plan_edit(request, plan_id: int | None = None):
             "days_before": plan.days_before, "kind": plan.kind, "channel": plan.channel, "subject": plan.subject,
             "template": plan.template, "tiers": plan.tiers, "markets": plan.markets,
             "org_code": plan.org_unit.code if plan.org_unit_id else "", "active": plan.active})
+    elif request.GET.get("copy", "").isdigit():  # "copy as a new plan": the source's values, named as a copy
+        source = get_object_or_404(care.care_plans_for(request.user), pk=int(request.GET["copy"]))
+        initial = care.care_plan_copy_initial(acting_user=request.user, plan=source)
+        unit = initial.pop("org_unit")
+        form = CarePlanForm(org_units=units, initial={**initial, "org_code": unit.code if unit else ""})
     else:
         form = CarePlanForm(org_units=units, initial={
             "org_code": request.user.org_unit.code if request.user.role == Role.BRANCH_HEAD else ""})
     preview = care.care_plan_preview(plan=plan, day=timezone.localdate()) if plan is not None else []
     return render(request, "engagement/care_plan_form.html", {"form": form, "plan": plan, "preview": preview})
+
+
+@login_required
+def care_plan_delete(request, plan_id: int):
+    """Delete a care plan that has sent nothing yet: a page that asks, and its button (POST)."""
+    if request.user.role not in care.PLANNER_ROLES:
+        raise PermissionDenied
+    plan = get_object_or_404(care.care_plans_for(request.user), pk=plan_id)
+    if request.method == "POST":
+        try:
+            care.care_plan_delete(acting_user=request.user, plan=plan)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("engagement:care_plan_edit", plan.pk)
+        messages.success(request, _("Care plan %(name)s deleted.") % {"name": plan.name})
+        return redirect("engagement:care_plans")
+    return render(request, "engagement/care_plan_delete.html",
+                  {"plan": plan, "sent": plan.messages.exists()})
 
 
 # --- what customers do: unsubscribe links, SMS replies -------------------------------------------------------------------

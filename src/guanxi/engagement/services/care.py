@@ -49,6 +49,9 @@ CHUNK = 1000
 TEMPLATE_MAX = 1000
 # Who may manage care plans: line departments for their market line, branch heads for their subtree.
 PLANNER_ROLES = frozenset({Role.LINE_DEPT, Role.BRANCH_HEAD})
+# What a plan is made of (`care_plan_save`'s values), in its form's order.
+PLAN_FIELDS = ("name", "occasion", "holiday", "occasion_date", "days_before", "kind", "channel", "subject",
+               "template", "tiers", "markets", "org_unit", "active")
 
 
 # --- composing ----------------------------------------------------------------------------------------------------
@@ -180,6 +183,38 @@ def care_plan_save(*, acting_user: User, plan: CarePlan | None = None, name: str
     return plan
 
 
+def care_plan_delete(*, acting_user: User, plan: CarePlan) -> None:
+    """Delete a care plan that has not sent a message yet. Audited (`care_plan.delete`, with what it was).
+
+    A plan that has greeted customers stays, so that its messages keep naming it: it can be switched
+    off instead (ValidationError saying so). PermissionDenied outside the planner's scope.
+    """
+    _check_planner(acting_user)
+    with transaction.atomic():
+        locked = care_plans_for(acting_user).select_for_update(of=("self",)).filter(pk=plan.pk).first()
+        if locked is None:
+            raise PermissionDenied(_("This care plan is outside your scope."))
+        if locked.messages.exists():
+            raise ValidationError(_("%(name)s has already sent messages: switch it off instead, so that its "
+                                    "messages keep their plan.") % {"name": locked.name})
+        values = {key: _plain(getattr(locked, key)) for key in PLAN_FIELDS}
+        audit.record(actor=acting_user, action="care_plan.delete", obj=locked,
+                     changes={key: [value, None] for key, value in values.items() if value not in (None, "", [])})
+        locked.delete()
+
+
+def care_plan_copy_initial(*, acting_user: User, plan: CarePlan) -> dict[str, Any]:
+    """The form values of a new plan made from `plan` (a planner's own, within scope): the same
+    occasion, message and audience, named as a copy and switched off until its author has looked at it."""
+    _check_planner(acting_user)
+    if not care_plans_for(acting_user).filter(pk=plan.pk).exists():
+        raise PermissionDenied(_("This care plan is outside your scope."))
+    values = {key: getattr(plan, key) for key in PLAN_FIELDS}
+    values["name"] = (_("%(name)s (copy)") % {"name": plan.name})[:100]
+    values["active"] = False
+    return values
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, OrgUnit):
         return value.code
@@ -290,6 +325,20 @@ def care_plans_run(*, today: dt.date | None = None, send: bool = True) -> CareRu
 
 
 def care_plan_preview(*, plan: CarePlan, day: dt.date) -> list[tuple[str, int]]:
-    """(occasion, customers who would be greeted) of the plan on `day` — for the plan page."""
-    return [(occasion, _not_greeted(customers, occasion).count())
+    """(occasion as the planner reads it, customers who would be greeted) of the plan on `day` — for the plan
+    page."""
+    return [(occasion_label(occasion), _not_greeted(customers, occasion).count())
             for occasion, customers in _occasions(plan, day + dt.timedelta(days=plan.days_before), _audience(plan))]
+
+
+def occasion_label(key: str) -> str:
+    """A message's occasion key (`birthday:2026`, `birthday:lunar:2026`, `holiday:mid_autumn:2026`,
+    `plan:7:2026-12-01`) as words."""
+    parts = key.split(":")
+    if parts[0] == "birthday":
+        return _("lunar birthday") if len(parts) > 1 and parts[1] == "lunar" else _("birthday")
+    if parts[0] == "holiday" and len(parts) == 3 and parts[1] in occasions.Holiday.values:
+        return f"{occasions.Holiday(parts[1]).label} {parts[2]}"
+    if parts[0] == "plan" and len(parts) == 3:
+        return parts[2]
+    return key
