@@ -28,6 +28,8 @@ again in a child process against it:
    way on the same queries: other query shapes (ORM or raw SQL, printed with their plans), then
    changes to the scratch database after which the unchanged `search()` is timed again
    (SQLite: ANALYZE; both: the merged_into index made partial). src/ is never changed.
+6. The suspected-duplicates page for both users: the first page of groups per reason and for all
+   reasons (median of 3 runs). A figure to watch: the issue sets no goal for it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -532,6 +535,25 @@ def remedies(options, vendor: str, db: str, users: dict, queries: dict, slow: li
                 print(f"--- {kind}, {last_who}, search({text!r})\n{explain(kind, last_user, text, vendor)}")
 
 
+def duplicates_page(db: str, users: dict) -> None:
+    """The suspected-duplicates page at this size: its first page of groups, per reason and for all of them
+    (a figure to watch, without a goal of its own in the issue)."""
+    from guanxi.customers.duplicates import DuplicateReason, duplicate_groups
+
+    print(f"\n{db}: suspected duplicates, first page (duplicate_groups, 25 groups), median of 3 runs")
+    table = []
+    for who, user in users.items():
+        for reason in ["", *DuplicateReason.values]:
+            times, groups, more = [], [], False
+            for _run in range(3):
+                started = time.perf_counter()
+                groups, more = duplicate_groups(user=user, reason=reason)
+                times.append(time.perf_counter() - started)
+            table.append((reason or "all reasons", who, len(groups), "yes" if more else "no",
+                          statistics.median(times) * 1000, max(times) * 1000))
+    common.print_table(["reason", "user", "groups", "next page", "median ms", "max ms"], table)
+
+
 # ---------------------------------------------------------------------------
 # Child and parent
 # ---------------------------------------------------------------------------
@@ -617,6 +639,7 @@ def child(options) -> None:
             print(f"\n--- {kind} (missed the goal) — {who} — search({text!r})")
             print(explain(kind, user, text, vendor))
     remedies(options, vendor, db, users, queries, slow, base)
+    duplicates_page(db, users)
     print(f"\n{db} done; {common.load_line()}; peak RSS {common.peak_rss_mib():.0f} MiB")
 
 
