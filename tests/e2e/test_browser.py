@@ -143,3 +143,26 @@ def test_failed_sign_in_shows_an_error_and_stays_on_the_sign_in_page(tab, demo_s
     assert page.url.split("?")[0] == demo_server.url("/login/")
     expect(page.locator("#id_username")).to_have_value("manager2")
     expect(page.locator("header nav")).to_have_count(0)  # not signed in
+
+
+def test_the_top_bar_groups_pages_into_menus_that_open_and_close(tab, demo_server):
+    page = tab.page
+    sign_in(page, "manager1", demo_server.password)
+    page.wait_for_url(demo_server.url("/"))
+    service = page.locator("header nav details.menu", has=page.locator("summary", has_text="客户服务"))
+    contacts = service.locator("a", has_text="联系记录")
+    expect(contacts).to_be_hidden()  # closed until asked
+    service.locator("summary").click()
+    expect(contacts).to_be_visible()
+    page.locator("main h1").click()  # a click elsewhere closes it
+    expect(contacts).to_be_hidden()
+    page.keyboard.press("Escape")
+    service.locator("summary").click()
+    page.keyboard.press("Escape")  # and so does Escape
+    expect(contacts).to_be_hidden()
+    service.locator("summary").click()
+    contacts.click()
+    page.wait_for_url(demo_server.url("/engagement/interactions/"))
+    expect(page.locator("header nav details.menu.current summary")).to_have_text("客户服务")
+    expect(page.locator("header nav a[aria-current=page]")).to_have_attribute("href", "/engagement/interactions/")
+    assert not tab.errors, tab.errors

@@ -113,7 +113,7 @@ def action_label(code: str) -> str:
         return str(labels[code])
     head, _dot, rest = code.rpartition(".")
     if head in labels:
-        return f"{labels[head]}（{_key_label(rest, None)}）"
+        return _("%(action)s (%(what)s)") % {"action": labels[head], "what": _key_label(rest, None)}
     return code
 
 
@@ -159,7 +159,7 @@ def _value_text(value: Any, field: models.Field | None, key: str = "") -> str:
         return "; ".join(f"{_key_label(k, None)}: {_value_text(v, _field_named(k, None), k)}"
                          for k, v in value.items()) or EMPTY
     if isinstance(value, list | tuple):
-        return "、".join(_value_text(v, field, key) for v in value) or EMPTY
+        return _(", ").join(_value_text(v, field, key) for v in value) or EMPTY  # 、 in Chinese
     if field is not None and field.choices:
         return str(dict(field.flatchoices).get(value, value))
     vocabulary = _vocabularies().get(key) if key else None

@@ -194,8 +194,8 @@ def care_plan_list(request):
         failed=Count("messages", filter=Q(messages__status=MessageStatus.FAILED)))
     tiers, lines = dict(CustomerTier.choices), dict(MarketLine.choices)
     for plan in plans:  # the audience by its names, not the codes the plan keeps
-        plan.tier_names = "、".join(str(tiers.get(code, code)) for code in plan.tiers)
-        plan.market_names = "、".join(str(lines.get(code, code)) for code in plan.markets)
+        plan.tier_names = _(", ").join(str(tiers.get(code, code)) for code in plan.tiers)
+        plan.market_names = _(", ").join(str(lines.get(code, code)) for code in plan.markets)
     return render(request, "engagement/care_plans.html",
                   {"plans": plans, "can_edit": request.user.role in care.PLANNER_ROLES,
                    "placeholders": care.PLACEHOLDERS})

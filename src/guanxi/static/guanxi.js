@@ -13,3 +13,14 @@ document.addEventListener("change", function (event) {
   }).then(function (response) { return response.text(); })
     .then(function (html) { slot.innerHTML = html; });
 });
+
+// The navigation's menus (<details>): one open at a time, closed by a click elsewhere or Escape.
+document.addEventListener("click", function (event) {
+  document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+    if (!menu.contains(event.target)) menu.removeAttribute("open");
+  });
+});
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Escape") return;
+  document.querySelectorAll("details.menu[open]").forEach(function (menu) { menu.removeAttribute("open"); });
+});
