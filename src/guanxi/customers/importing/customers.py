@@ -802,6 +802,18 @@ def _creation_audit_fragment(value: Any, column: str, before: str) -> str:
     return f"{before}{_audit_json(column, value)}],"
 
 
+def _unique_fragments(values: list, column: str, before: str) -> list[str]:
+    """`_creation_audit_fragment` of each value of a column whose values seldom repeat (`_UNIQUE_FIELDS`: text,
+    identifiers masked), written in one loop: a quarter of a worker's audit time went to the calls."""
+    quote = _json_string
+    if column in SENSITIVE_FIELDS:
+        return [f"{before}{quote(mask_value(column, value))}]," if value and value is not _REFUSED else ""
+                for value in values]
+    return [f"{before}{quote(value)}]," if type(value) is str and value else
+            "" if value is None or value == "" or value is _REFUSED else _creation_audit_fragment(value, column, before)
+            for value in values]
+
+
 def _creation_audit_texts(ordered: list, count: int) -> list[str]:
     """`_creation_audit_json` of each of `count` rows given a column at a time (`ordered`, in COLUMNS order:
     lists, or itertools.repeat of a column's default); a value that repeats in a column is written once."""
@@ -814,7 +826,7 @@ def _creation_audit_texts(ordered: list, count: int) -> list[str]:
                 parts.append(itertools.repeat(fragment, count))
             continue
         if column in _UNIQUE_FIELDS:
-            parts.append([_creation_audit_fragment(value, column, before) for value in values])
+            parts.append(_unique_fragments(values, column, before))
             continue
         memo: dict[Any, str] = {}
         fragments = []
