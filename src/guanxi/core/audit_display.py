@@ -100,6 +100,7 @@ def _code_label(code: str) -> str | None:
     return str(vocabulary(code).label) if vocabulary is not None and code in vocabulary.values else None
 
 
+@cache
 def action_labels() -> dict[str, Any]:
     """Every action code the installed apps name (`audit_actions`), with its label (lazy), in code order."""
     return dict(sorted(_declared("audit_actions").items()))

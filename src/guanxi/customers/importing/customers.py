@@ -764,16 +764,21 @@ def _update_audit_sql(mask: int, *, postgres: bool = False) -> str:
     return "'{' || " + " || ',' || ".join(parts) + " || '}'" if parts else "'{}'"
 
 
+_BLANK_TEXT = " OR k.{column} = ''"  # a blank text is left out of a creation's change set, as a null is
+
+
+def _is_text(index: int) -> bool:
+    """Whether COLUMNS[index] holds text (not an amount, key or count, nor the birth date)."""
+    return index not in _INTEGER_INDEXES and COLUMNS[index] != "birth_date"
+
+
 @functools.cache
 def _creation_audit_postgres() -> str:
     """PostgreSQL: SQL for the change set of a creation (`_creation_audit_json`) of customer `k`, the same
     text: the non-empty columns' [null, value] pairs, in COLUMNS order."""
-    text = {column for index, column, _before in _CREATION_AUDIT
-            if index not in _INTEGER_INDEXES and column != "birth_date"}  # (a blank text is left out too)
-    blank = {column: f" OR k.{column} = ''" if column in text else "" for column in _AUDIT_KEYS}
-    parts = [f"CASE WHEN k.{column} IS NULL{blank[column]} "
+    parts = [f"CASE WHEN k.{column} IS NULL{_BLANK_TEXT.format(column=column) if _is_text(index) else ''} "
              f"THEN NULL ELSE '{before}' || {_audit_value_postgres(column, f'k.{column}')} || ']' END"
-             for _index, column, before in _CREATION_AUDIT]
+             for index, column, before in _CREATION_AUDIT]
     return "'{' || concat_ws(',', " + ", ".join(parts) + ") || '}'"
 
 
