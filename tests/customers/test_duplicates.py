@@ -91,6 +91,27 @@ def test_a_manager_sees_only_groups_of_customers_they_own(bank, suspects):
     assert _groups(bank.alice) == {_group("same_name_phone", suspects["twin_a"], suspects["twin_b"])}
 
 
+@pytest.mark.parametrize("listed", [duplicates.KEYS_LISTED, 1])
+def test_id_typo_groups_are_found_whether_the_shared_bodies_are_listed_or_too_many(bank, suspects, monkeypatch,
+                                                                                  listed):
+    # Two shared bodies: listed, they narrow the grouping to their prefix ranges; over the limit, every
+    # person's ID is grouped instead. The same groups either way.
+    monkeypatch.setattr(duplicates, "KEYS_LISTED", listed)
+    s = suspects
+    assert _groups(bank.hank, reason="same_person_id_body") == {
+        _group("same_person_id_body", s["typo_a"], s["typo_b"]),
+        _group("same_person_id_body", s["new_form"], s["old_form"]),
+    }
+
+
+def test_a_phone_shared_with_a_merged_away_record_makes_no_group(bank, suspects):
+    # The phone is shared in the table (the narrowing counts every record), but the group is made of the
+    # customers that take part: a merged-away record does not.
+    survivor = CustomerFactory(org_unit=bank.b1, name="周末", phone="13900000077")
+    CustomerFactory(org_unit=bank.b1, name="周末", phone="13900000077", merged_into=survivor)
+    assert not {members for _reason, members in _groups(bank.hank) if survivor.pk in members}
+
+
 def test_a_shared_phone_under_one_name_is_not_listed_as_same_phone(bank, suspects):
     reasons = {reason for reason, members in _groups(bank.hank)
                if members == frozenset({suspects["twin_a"].pk, suspects["twin_b"].pk})}
@@ -148,13 +169,13 @@ def test_the_duplicates_page_query_count_is_bounded(login, bank, suspects, djang
     client = login(bank.hank)
     for _ in range(5):  # more groups do not mean more queries
         CustomerFactory(org_unit=bank.b1, phone=synth.mobile(), owner=bank.bob)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(14):
         assert client.get("/customers/duplicates/").status_code == 200
     for index in range(6):
         phone = f"1390000010{index}"
         CustomerFactory(org_unit=bank.b1, phone=phone, name="周同名")
         CustomerFactory(org_unit=bank.b1, phone=phone, name="周同名")
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(14):
         assert client.get("/customers/duplicates/").status_code == 200
 
 

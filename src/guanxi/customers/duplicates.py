@@ -18,7 +18,10 @@ that are *probably* the same party under different identifiers; staff review the
   (the 15 digits with "19" inserted before the 2-digit birth year are the first 17).
 
 Detection runs as GROUP BY queries in the database within the user's data scope, one page of
-groups at a time and never counting all of them. Merged-away customers take no part.
+groups at a time and never counting all of them. Merged-away customers take no part. Each
+reason first finds the keys that more than one record shares, from an index alone (the
+phones, the ID bodies), and groups only the customers holding one of those: a bank's book
+has few, and grouping every customer in the scope took seconds at a million.
 
 `customer_merge` keeps everything of both records on the one that stays and records exactly
 what it changed in a `CustomerMerge`, so that `customer_merge_revert` can put it all back.
@@ -26,6 +29,7 @@ what it changed in a `CustomerMerge`, so that `customer_merge_revert` can put it
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -114,16 +118,68 @@ def _candidates(user: User) -> QuerySet[Customer]:
     return Customer.objects.visible_to(user).filter(merged_into__isnull=True).order_by()
 
 
-def _group_query(candidates: QuerySet[Customer], reason: str) -> QuerySet:
-    """One row (rank, key, key2, n) per group of `reason`: a GROUP BY ... HAVING in the database."""
+# More shared keys than this (a legacy load full of them) are not listed: the grouping is narrowed by a
+# subquery instead (phones), or not at all (ID bodies).
+KEYS_LISTED = 2000
+
+
+class _SharedKeys:
+    """The keys that more than one customer record holds, in the whole table, each read once per page: the
+    only keys a group can have, whatever the scope (a group of the user's customers is one of these).
+    Counted from an index alone, without reading a customer's row, they narrow the grouping to the few
+    customers that share a key: at 1,000,000 customers, the first page of every reason took 1.1 s instead
+    of 10.3 s on SQLite, 1.8 s instead of 4.3 s on PostgreSQL. (Not a data scope: they only filter the user's
+    scoped candidates.)"""
+
+    @functools.cached_property
+    def phones(self) -> list[str] | QuerySet:
+        shared = (Customer.objects.order_by().exclude(phone="").values("phone")
+                  .annotate(records=Count("*")).filter(records__gt=1).values_list("phone", flat=True))
+        listed = list(shared[:KEYS_LISTED + 1])
+        return listed if len(listed) <= KEYS_LISTED else shared
+
+    @functools.cached_property
+    def id_bodies(self) -> list[str] | None:
+        """Usually none at all (only data loaded around Guanxi's validation makes one); None when there are
+        too many to list."""
+        listed = list(Customer.objects.order_by().annotate(body=_id_body()).values("body")
+                      .annotate(records=Count("*")).filter(records__gt=1)
+                      .values_list("body", flat=True)[:KEYS_LISTED + 1])
+        return listed if len(listed) <= KEYS_LISTED else None
+
+
+def _near_bodies(bodies: Iterable[str]) -> Q:
+    """Customers whose ID has one of these bodies: prefix ranges on the unique index of id_number, plus the raw
+    15-digit form of each body."""
+    near = Q()
+    for body in bodies:
+        near |= Q(id_number__startswith=body)
+        if body[6:8] == "19":
+            near |= Q(id_number=body[:6] + body[8:])
+    return near
+
+
+def _group_query(candidates: QuerySet[Customer], reason: str, shared: _SharedKeys) -> QuerySet | None:
+    """One row (rank, key, key2, n) per group of `reason`: a GROUP BY ... HAVING in the database, over the
+    candidates whose key another customer record shares (`_SharedKeys`); None when no key is shared."""
     empty = Value("", output_field=models.CharField())
-    if reason == DuplicateReason.SAME_NAME_PHONE:
-        rows = candidates.exclude(phone="").annotate(rank=Value(1), key=F("phone"), key2=_normalised_name())
-    elif reason == DuplicateReason.SAME_PHONE:
-        rows = candidates.exclude(phone="").annotate(rank=Value(2), key=F("phone"), key2=empty)
+    if reason in (DuplicateReason.SAME_NAME_PHONE, DuplicateReason.SAME_PHONE):
+        phones = shared.phones
+        if phones == []:
+            return None
+        rows = candidates.filter(phone__in=phones)
+        if reason == DuplicateReason.SAME_NAME_PHONE:
+            rows = rows.annotate(rank=Value(1), key=F("phone"), key2=_normalised_name())
+        else:
+            rows = rows.annotate(rank=Value(2), key=F("phone"), key2=empty)
     else:
-        rows = candidates.filter(customer_type__in=[CustomerType.PERSON, CustomerType.FARMER]).annotate(
-            rank=Value(3), key=_id_body(), key2=empty)
+        bodies = shared.id_bodies
+        if bodies == []:
+            return None
+        rows = candidates.filter(customer_type__in=[CustomerType.PERSON, CustomerType.FARMER])
+        if bodies is not None:
+            rows = rows.filter(_near_bodies(bodies))
+        rows = rows.annotate(rank=Value(3), key=_id_body(), key2=empty)
     groups = rows.values("rank", "key", "key2").annotate(n=Count("pk")).filter(n__gt=1)
     if reason == DuplicateReason.SAME_PHONE:
         groups = groups.annotate(names=Count(_normalised_name(), distinct=True)).filter(names__gt=1)
@@ -141,13 +197,7 @@ def _members(candidates: QuerySet[Customer], reason: str, keys: list[tuple[str, 
             key=F("phone"), key2=Value("", output_field=models.CharField()))
         partition = [F("phone")]
     else:
-        # Prefix ranges on the unique index of id_number, plus the raw 15-digit form of each body.
-        near = Q()
-        for body, _k2 in keys:
-            near |= Q(id_number__startswith=body)
-            if body[6:8] == "19":
-                near |= Q(id_number=body[:6] + body[8:])
-        rows = candidates.filter(near, customer_type__in=[CustomerType.PERSON, CustomerType.FARMER]).annotate(
+        rows = candidates.filter(_near_bodies(body for body, _k2 in keys), customer_type__in=[CustomerType.PERSON, CustomerType.FARMER]).annotate(
             key=_id_body(), key2=Value("", output_field=models.CharField()))
         partition = [F("key")]
     rows = rows.annotate(
@@ -186,7 +236,10 @@ def duplicate_groups(
     offset = max(0, int(offset))
     candidates = _candidates(user)
     reasons = [reason] if reason else list(DuplicateReason.values)
-    queries = [_group_query(candidates, r) for r in reasons]
+    shared = _SharedKeys()
+    queries = [query for query in (_group_query(candidates, r, shared) for r in reasons) if query is not None]
+    if not queries:
+        return [], False
     query = queries[0].union(*queries[1:], all=True) if len(queries) > 1 else queries[0]
     rows = list(query.order_by("rank", "key", "key2")[offset : offset + limit + 1])
     has_next = len(rows) > limit
