@@ -206,3 +206,36 @@ def test_after_a_load_outside_a_transaction_each_table_is_built_again_even_when_
     indexes_restore()
     assert _keys(tokens) == before[tokens][1] and _primary_key(tokens)
     assert not DeferredIndex.objects.exists()
+
+
+def test_a_loads_log_is_copied_into_the_database_file_by_its_checkpointer(tmp_path):
+    """SQLite in WAL mode (`checkpoints_apart`): with the committing connection's own copying off, the
+    checkpointer's thread copies the log into the database file; once it is closed, the file holds every
+    committed row, even read without its log."""
+    import shutil
+    import sqlite3
+
+    from guanxi.core.bulkload import _Checkpointer
+
+    path = tmp_path / "load.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert db.execute("PRAGMA journal_mode = WAL").fetchone() == ("wal",)
+    db.execute("PRAGMA wal_autocheckpoint = 0")
+    db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    checkpointer = _Checkpointer(str(path))
+    for block in range(5):
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO t (v) VALUES (?)", [(f"row {block}-{i}",) for i in range(2000)])
+        db.execute("COMMIT")
+        checkpointer.poke()
+    db.execute("BEGIN")
+    db.execute("INSERT INTO t (v) VALUES ('the last')")
+    db.execute("COMMIT")
+    checkpointer.close()  # the last copy happens here
+    assert checkpointer.thread is not None and not checkpointer.thread.is_alive()  # its thread has ended
+    alone = tmp_path / "alone.sqlite3"
+    shutil.copyfile(path, alone)  # the database file without its log
+    copy = sqlite3.connect(alone)
+    assert copy.execute("SELECT count(*), max(v) FROM t WHERE k > 0").fetchone() == (10001, "the last")
+    copy.close()
+    db.close()

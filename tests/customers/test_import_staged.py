@@ -173,6 +173,21 @@ def test_a_staged_import_with_deferred_indexes_announces_the_rebuild(tmp_path, t
     assert len(secondary_indexes(Customer._meta.db_table)) > 5
 
 
+def test_after_a_staged_import_the_database_checks_customer_values_again(tmp_path, transactional_db, bank):
+    """The staged INSERT leaves the table's CHECK constraints to the workers' validation: only for itself."""
+    from django.db import IntegrityError, transaction
+
+    rows = [list(row) for row in CustomerFile(seed=812, org_codes=["B1"]).rows(80)]
+    outcome = importing.customers_import(acting_user=None, path=_write(tmp_path / "f.csv", rows), workers=2,
+                                         batch_size=20)
+    assert (outcome.created, outcome.rejected) == (80, 0)
+    customer = Customer.objects.order_by("pk").last()
+    for column, value in (("customer_type", "alien"), ("status", "lost"), ("tier", "gold"), ("household_size", -1)):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Customer.objects.filter(pk=customer.pk).update(**{column: value})
+    assert set(Customer.objects.values_list("customer_type", flat=True)) <= {"person", "company", "farmer"}
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_a_scoped_users_import_refuses_customers_outside_their_scope_on_either_path(
         tmp_path, transactional_db, bank, customers, monkeypatch, workers):

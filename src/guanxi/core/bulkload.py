@@ -34,8 +34,9 @@ import collections
 import contextlib
 import os
 import socket
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -322,6 +323,81 @@ def _analyze(table: str) -> None:
     plan for the table before the load (a search walking the whole table)."""
     with connection.cursor() as cursor:
         cursor.execute(f'ANALYZE "{table}"')
+
+
+class _Checkpointer:
+    """`checkpoints_apart`'s thread and its own connection to the database."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.thread: threading.Thread | None = None
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+
+    def poke(self) -> None:
+        """A transaction has just been committed: copy what the log holds into the database file."""
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="guanxi-wal-checkpoint", daemon=True)
+            self.thread.start()
+        self.wake.set()
+
+    def close(self) -> None:
+        """A last checkpoint (of what was committed since the last one), then the thread ends."""
+        if self.thread is None:
+            return
+        self.stop.set()
+        self.wake.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA synchronous = NORMAL")  # as the site's own connections (settings): a sync per checkpoint
+            while True:
+                self.wake.wait()
+                self.wake.clear()
+                last = self.stop.is_set()
+                with contextlib.suppress(sqlite3.Error):  # a checkpoint left undone is done by the next one
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                if last:
+                    return
+        finally:
+            db.close()
+
+
+@contextlib.contextmanager
+def checkpoints_apart() -> Iterator[Callable[[], None]]:
+    """SQLite in WAL mode: a bulk load's commits leave the log to be copied into the database file by a
+    thread of this process, from its own connection, while the load goes on (the thread starts at
+    the first `poke()`, so that a process that forks its workers first still forks single-threaded).
+
+    Yields `poke()`, to be called after each commit. By default the committing connection copies
+    the log itself once it has grown past 1,000 pages: the load stops for the copy and its sync,
+    while its workers may have nothing left to do (a 100,000-row import on 2 CPUs: 7 copies of
+    0.08-0.17 s each, a sixth of its time). At the end the last of the log is copied before the
+    block is left, so that a load ends with everything in the database file, as before.
+    Elsewhere (PostgreSQL, another journal mode) `poke()` does nothing.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor != "sqlite":
+            yield lambda: None
+            return
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0].lower() != "wal":
+            yield lambda: None
+            return
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        pages = cursor.fetchone()[0]
+        cursor.execute("PRAGMA wal_autocheckpoint = 0")
+    checkpointer = _Checkpointer(str(connection.settings_dict["NAME"]))
+    try:
+        yield checkpointer.poke
+    finally:
+        try:
+            checkpointer.close()
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
 
 
 def reserve_ids(table: str, count: int) -> range | list[int]:
