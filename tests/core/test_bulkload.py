@@ -239,3 +239,32 @@ def test_a_loads_log_is_copied_into_the_database_file_by_its_checkpointer(tmp_pa
     assert copy.execute("SELECT count(*), max(v) FROM t WHERE k > 0").fetchone() == (10001, "the last")
     copy.close()
     db.close()
+
+
+def test_a_checkpointed_loads_log_starts_over_once_past_its_bound(tmp_path):
+    """Past its bound, the log is copied whole before the next transaction, which starts it over: the log file
+    stays within the bound and a block, however many blocks come at once."""
+    import os
+    import sqlite3
+
+    from guanxi.core.bulkload import _Checkpointer
+
+    path = tmp_path / "load.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA wal_autocheckpoint = 0")
+    db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    bound = 1024 * 1024
+    checkpointer = _Checkpointer(str(path), bound=bound)
+    block = [("x" * 200,)] * 2000  # some 450 KiB of log each
+    largest = 0
+    for _block in range(40):
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO t (v) VALUES (?)", block)
+        db.execute("COMMIT")
+        largest = max(largest, os.path.getsize(f"{path}-wal"))
+        checkpointer.poke()
+    checkpointer.close()
+    assert bound < largest < bound + 1024 * 1024
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (80000,)
+    db.close()

@@ -325,21 +325,39 @@ def _analyze(table: str) -> None:
         cursor.execute(f'ANALYZE "{table}"')
 
 
+WAL_BOUND = 256 * 1024 * 1024  # bytes of log past which a load waits for its copy (`_Checkpointer.poke`)
+
+
 class _Checkpointer:
     """`checkpoints_apart`'s thread and its own connection to the database."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, *, bound: int = WAL_BOUND):
         self.path = path
+        self.bound = bound
         self.thread: threading.Thread | None = None
         self.wake = threading.Event()
+        self.idle = threading.Event()  # set after a copy that started after the last poke
         self.stop = threading.Event()
 
     def poke(self) -> None:
-        """A transaction has just been committed: copy what the log holds into the database file."""
+        """A transaction has just been committed: copy what the log holds into the database file.
+
+        The log starts over only when a transaction begins with all of it copied; a load whose next
+        block is ready at once would otherwise make it grow with every block. So past `bound` bytes,
+        this waits for the copy: the next transaction starts the log over (a bound like the log of
+        the index rebuild at a million customers, which was already that big).
+        """
         if self.thread is None:
             self.thread = threading.Thread(target=self._run, name="guanxi-wal-checkpoint", daemon=True)
             self.thread.start()
+        self.idle.clear()
         self.wake.set()
+        try:
+            size = os.path.getsize(f"{self.path}-wal")
+        except OSError:
+            size = 0
+        if size > self.bound and self.thread.is_alive():
+            self.idle.wait()
 
     def close(self) -> None:
         """A last checkpoint (of what was committed since the last one), then the thread ends."""
@@ -350,19 +368,24 @@ class _Checkpointer:
         self.thread.join()
 
     def _run(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("PRAGMA synchronous = NORMAL")  # as the site's own connections (settings): a sync per checkpoint
-            while True:
-                self.wake.wait()
-                self.wake.clear()
-                last = self.stop.is_set()
-                with contextlib.suppress(sqlite3.Error):  # a checkpoint left undone is done by the next one
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                if last:
-                    return
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("PRAGMA synchronous = NORMAL")  # as the site's own connections: a sync per checkpoint
+                while True:
+                    self.wake.wait()
+                    self.wake.clear()
+                    last = self.stop.is_set()
+                    with contextlib.suppress(sqlite3.Error):  # a checkpoint left undone is done by the next one
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if not self.wake.is_set():
+                        self.idle.set()
+                    if last:
+                        return
+            finally:
+                db.close()
         finally:
-            db.close()
+            self.idle.set()  # nobody waits for a thread that has ended
 
 
 @contextlib.contextmanager
