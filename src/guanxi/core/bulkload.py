@@ -401,17 +401,17 @@ def checkpoints_apart() -> Iterator[Callable[[], None]]:
     block is left, so that a load ends with everything in the database file, as before.
     Elsewhere (PostgreSQL, another journal mode) `poke()` does nothing.
     """
-    with connection.cursor() as cursor:
-        if connection.vendor != "sqlite":
-            yield lambda: None
-            return
-        cursor.execute("PRAGMA journal_mode")
-        if cursor.fetchone()[0].lower() != "wal":
-            yield lambda: None
-            return
-        cursor.execute("PRAGMA wal_autocheckpoint")
-        pages = cursor.fetchone()[0]
-        cursor.execute("PRAGMA wal_autocheckpoint = 0")
+    pages = None
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            if cursor.fetchone()[0].lower() == "wal":
+                cursor.execute("PRAGMA wal_autocheckpoint")
+                pages = cursor.fetchone()[0]
+                cursor.execute("PRAGMA wal_autocheckpoint = 0")
+    if pages is None:
+        yield lambda: None
+        return
     checkpointer = _Checkpointer(str(connection.settings_dict["NAME"]))
     try:
         yield checkpointer.poke
